@@ -1,0 +1,151 @@
+# Copyright 2026 The vlm_perception Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Image preprocessing in torch, from a uint8 numpy array to normalised pixel values.
+
+Every backend turns the caller's array into model input the same way: the array is wrapped
+without copying (``torch.from_numpy`` accepts row-padded views) and uploaded once as uint8;
+channel order, grayscale expansion, resizing, padding and normalisation then run on the
+model's device. :class:`InputGeometry` records how the image was placed in the model input
+so boxes map back to original pixels exactly, and target boxes map forward for training.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# CLIP's normalisation, used by OWL-ViT/OWLv2 and (by default) the native model.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+CHANNEL_ORDERS = ('rgb', 'bgr')
+
+
+@dataclass(frozen=True)
+class InputGeometry:
+    """
+    Where the original image sits in the model input.
+
+    The image (image_height x image_width pixels) was resized by (scale_y, scale_x) and
+    placed at the top-left of an input of input_height x input_width pixels (the rest is
+    padding). Model boxes are normalised to the whole input.
+    """
+
+    image_height: int
+    image_width: int
+    scale_y: float
+    scale_x: float
+    input_height: int
+    input_width: int
+
+    def boxes_to_image(self, boxes):
+        """
+        Map model boxes to original-image pixels.
+
+        boxes: (..., 4) cx, cy, w, h normalised to the model input. Returns (..., 4)
+        x_min, y_min, x_max, y_max in original-image pixels, clipped to the image.
+        """
+        cx, cy, w, h = boxes.unbind(-1)
+        fx = self.input_width / self.scale_x
+        fy = self.input_height / self.scale_y
+        return torch.stack((
+            ((cx - 0.5 * w) * fx).clamp(0.0, self.image_width),
+            ((cy - 0.5 * h) * fy).clamp(0.0, self.image_height),
+            ((cx + 0.5 * w) * fx).clamp(0.0, self.image_width),
+            ((cy + 0.5 * h) * fy).clamp(0.0, self.image_height)), dim=-1)
+
+    def boxes_to_input(self, boxes):
+        """
+        Map original-image boxes to model-input boxes (the inverse of boxes_to_image).
+
+        boxes: (..., 4) x_min, y_min, x_max, y_max in original pixels (tensor or array).
+        Returns a float32 tensor (..., 4) cx, cy, w, h normalised to the model input, the
+        form ``pred_boxes`` takes, for training targets.
+        """
+        x0, y0, x1, y1 = torch.as_tensor(boxes, dtype=torch.float32).unbind(-1)
+        sx = self.scale_x / self.input_width
+        sy = self.scale_y / self.input_height
+        return torch.stack((0.5 * (x0 + x1) * sx, 0.5 * (y0 + y1) * sy,
+                            (x1 - x0) * sx, (y1 - y0) * sy), dim=-1)
+
+
+def upload_image(image, device):
+    """
+    Wrap a uint8 image array as a tensor on ``device`` without modifying it.
+
+    image: (H, W, 3) or (H, W) uint8, possibly a strided view. Returns (H, W, C) uint8 with
+    C = 3 or 1. Only arrays with negative strides are copied on the host first.
+    """
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f'image must be a numpy array, not {type(image).__name__}')
+    if image.dtype != np.uint8:
+        raise ValueError(f'image must be uint8, not {image.dtype}')
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3):
+        raise ValueError(f'image must be HxWx3 or HxW, not shape {image.shape}')
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f'image is empty: shape {image.shape}')
+    if any(stride < 0 for stride in image.strides):
+        image = np.ascontiguousarray(image)
+    return torch.from_numpy(image).to(device)
+
+
+def to_rgb_float(image, channel_order='rgb', dtype=torch.float32):
+    """
+    Turn uploaded uint8 pixels into a float RGB batch of one.
+
+    image: (H, W, C) uint8 tensor, C = 3 (in ``channel_order``) or 1 (grayscale).
+    Returns (1, 3, H, W) in ``dtype`` with values 0..255.
+    """
+    if channel_order not in CHANNEL_ORDERS:
+        raise ValueError(f'channel_order must be one of {CHANNEL_ORDERS}, not {channel_order!r}')
+    pixels = image.permute(2, 0, 1).unsqueeze(0).to(dtype)
+    if pixels.shape[1] == 1:
+        return pixels.expand(-1, 3, -1, -1)
+    if channel_order == 'bgr':
+        return pixels.flip(1)
+    return pixels
+
+
+def normalise(pixels, mean, std):
+    """Map (B, 3, H, W) values 0..255 to (pixels / 255 - mean) / std per channel."""
+    mean = torch.tensor(mean, dtype=pixels.dtype, device=pixels.device).view(1, 3, 1, 1)
+    std = torch.tensor(std, dtype=pixels.dtype, device=pixels.device).view(1, 3, 1, 1)
+    return (pixels - 255.0 * mean) / (255.0 * std)
+
+
+def resize(pixels, height, width, mode='bilinear', antialias=True):
+    """Resize (B, C, H, W) to (B, C, height, width); a no-op when the size already matches."""
+    if tuple(pixels.shape[-2:]) == (height, width):
+        return pixels
+    if antialias and pixels.dtype in (torch.float16, torch.bfloat16) and pixels.is_cpu:
+        # Anti-aliased kernels are float32-only on CPU.
+        return F.interpolate(pixels.float(), size=(height, width), mode=mode,
+                             align_corners=False, antialias=True).to(pixels.dtype)
+    return F.interpolate(pixels, size=(height, width), mode=mode, align_corners=False,
+                         antialias=antialias)
+
+
+def pad_bottom_right(pixels, height, width, value=0.0):
+    """Pad (B, C, H, W) with ``value`` at the bottom and right to (B, C, height, width)."""
+    pad_h, pad_w = height - pixels.shape[-2], width - pixels.shape[-1]
+    if pad_h == 0 and pad_w == 0:
+        return pixels
+    return F.pad(pixels, (0, pad_w, 0, pad_h), value=value)
+
+
+def fit_geometry(height, width, fit_height, fit_width, multiple):
+    """
+    Geometry for 'resize to fit, keep aspect ratio, pad to a multiple' (the native model).
+
+    The image is scaled by one factor so it fits fit_height x fit_width and touches one of
+    its sides, rounded to whole pixels (so each axis keeps its own exact scale), then padded
+    at the bottom/right to a multiple of ``multiple``.
+    """
+    scale = min(fit_height / height, fit_width / width)
+    new_h = min(fit_height, max(1, round(height * scale)))
+    new_w = min(fit_width, max(1, round(width * scale)))
+    return InputGeometry(height, width, new_h / height, new_w / width,
+                         -(-new_h // multiple) * multiple, -(-new_w // multiple) * multiple)
