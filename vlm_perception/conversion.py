@@ -190,8 +190,8 @@ def image_to_array(msg):
 
     Returns ``(array, channel_order)``: a uint8 array of shape (H, W, 3) with
     channel_order 'rgb' or 'bgr', or (H, W) with 'mono' (see the module
-    docstring for each encoding). Views of ``msg.data`` are read-only; keep the
-    message alive while the array is in use. Raises ImageConversionError for
+    docstring for each encoding), possibly a non-contiguous view. Views of
+    ``msg.data`` are read-only; keep the message alive while the array is in use. Raises ImageConversionError for
     an unknown encoding or sizes that do not fit the data.
     """
     encoding = str(msg.encoding)
@@ -202,9 +202,11 @@ def image_to_array(msg):
             out = raw[:, :, :3] if layout.channels == 4 else raw
             out.flags.writeable = False
         elif layout.kind == 'scale16':
-            values = _native(raw)
-            out = cv2.convertScaleAbs(
-                values[:, :, :3] if layout.channels == 4 else values, alpha=SIXTEEN_TO_EIGHT)
+            # Alpha is scaled too and then dropped by a view: cheaper than handing
+            # OpenCV a strided 3-of-4-channel view, which it would copy first.
+            out = cv2.convertScaleAbs(_native(raw), alpha=SIXTEEN_TO_EIGHT)
+            if layout.channels == 4:
+                out = out[:, :, :3]
         elif layout.kind == 'stretch':
             out = _stretch(_native(raw))
         elif layout.kind == 'bayer':
@@ -308,7 +310,7 @@ def encode_rgb(rgb, encoding):
 def _float32_array(values):
     """Return an array.array('f') of ``values`` flattened, in one copy (no element loop)."""
     out = array.array('f')
-    out.frombytes(np.ascontiguousarray(values, dtype=np.float32).reshape(-1).data)
+    out.frombytes(memoryview(np.ascontiguousarray(values, dtype=np.float32).reshape(-1)).cast('B'))
     return out
 
 
