@@ -191,8 +191,9 @@ def image_to_array(msg):
     Returns ``(array, channel_order)``: a uint8 array of shape (H, W, 3) with
     channel_order 'rgb' or 'bgr', or (H, W) with 'mono' (see the module
     docstring for each encoding), possibly a non-contiguous view. Views of
-    ``msg.data`` are read-only; keep the message alive while the array is in use. Raises ImageConversionError for
-    an unknown encoding or sizes that do not fit the data.
+    ``msg.data`` are read-only; keep the message alive while the array is in
+    use. Raises ImageConversionError for an unknown encoding or sizes that do
+    not fit the data.
     """
     encoding = str(msg.encoding)
     layout = _layout(encoding)
