@@ -8,12 +8,15 @@ The vision-language model: the native detector, pretrained OWL backends and one 
 imports ROS.
 """
 
+from .detector import DEFAULT_MODEL_PATH, DetectionResult, Detector, load_model
+from .detector import TextEmbeddingCache
 from .errors import ModelLoadError
 from .image import InputGeometry
 from .native import VLMConfig, VLMDetectionOutput, VLMForDetection
 from .tokenizer import VLMTokenizer
 
 __all__ = [
+    'DEFAULT_MODEL_PATH', 'DetectionResult', 'Detector', 'TextEmbeddingCache', 'load_model',
     'InputGeometry', 'ModelLoadError', 'VLMConfig', 'VLMDetectionOutput', 'VLMForDetection',
     'VLMTokenizer',
 ]

@@ -75,5 +75,4 @@ def batched_nms(boxes, scores, labels, iou_threshold):
         if torch.equal(new_keep, sorted_keep):
             break
         sorted_keep = new_keep
-    keep[order] = sorted_keep
-    return keep
+    return torch.empty_like(sorted_keep).scatter_(0, order, sorted_keep)

@@ -128,6 +128,19 @@ def resize(pixels, height, width, mode='bilinear', antialias=True):
                          antialias=antialias)
 
 
+def resize_like_pil(pixels, height, width):
+    """
+    Resize (B, C, H, W) values 0..255 bicubically the way PIL does for 8-bit images.
+
+    PIL resamples horizontally, stores a rounded and clipped 8-bit image, then resamples
+    vertically and rounds again; its bicubic filter (a = -0.5, widened when shrinking) is
+    torch's anti-aliased bicubic. Doing the same two passes matches PIL to within one level
+    at a few pixels, where one float pass differs by up to 18 levels near sharp edges.
+    """
+    pixels = resize(pixels, pixels.shape[-2], width, mode='bicubic').round().clamp(0.0, 255.0)
+    return resize(pixels, height, width, mode='bicubic').round().clamp(0.0, 255.0)
+
+
 def pad_bottom_right(pixels, height, width, value=0.0):
     """Pad (B, C, H, W) with ``value`` at the bottom and right to (B, C, height, width)."""
     pad_h, pad_w = height - pixels.shape[-2], width - pixels.shape[-1]
@@ -149,3 +162,28 @@ def fit_geometry(height, width, fit_height, fit_width, multiple):
     new_w = min(fit_width, max(1, round(width * scale)))
     return InputGeometry(height, width, new_h / height, new_w / width,
                          -(-new_h // multiple) * multiple, -(-new_w // multiple) * multiple)
+
+
+def gaussian_blur(pixels, sigma_y, sigma_x):
+    """
+    Blur (B, C, H, W) with a separable Gaussian, reflecting at the borders.
+
+    Kernel size 2 * ceil(3 sigma) + 1 per axis (torchvision's rule, which transformers'
+    OWLv2 processor uses before downscaling); a sigma of 0 leaves that axis alone.
+    """
+    channels = pixels.shape[1]
+    for axis, sigma in ((2, sigma_y), (3, sigma_x)):
+        if sigma <= 0:
+            continue
+        radius = int(np.ceil(3.0 * sigma))
+        offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=pixels.device)
+        kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+        kernel = (kernel / kernel.sum()).to(pixels.dtype)
+        if axis == 2:
+            padded = F.pad(pixels, (0, 0, radius, radius), mode='reflect')
+            weight = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
+        else:
+            padded = F.pad(pixels, (radius, radius, 0, 0), mode='reflect')
+            weight = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
+        pixels = F.conv2d(padded, weight, groups=channels)
+    return pixels

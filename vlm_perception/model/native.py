@@ -86,6 +86,7 @@ class VLMConfig:
     dropout: float = 0.0
     image_mean: tuple = CLIP_MEAN
     image_std: tuple = CLIP_STD
+    score_threshold: float = None       # recommended by training; load_model's default
 
     def __post_init__(self):
         """Check the options that would otherwise fail deep inside a forward pass."""
