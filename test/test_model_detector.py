@@ -14,14 +14,12 @@ from vlm_perception.model import DEFAULT_MODEL_PATH, load_model, ModelLoadError
 from vlm_perception.model import TextEmbeddingCache, VLMConfig, VLMForDetection
 from vlm_perception.model.boxes import batched_nms, box_iou
 from vlm_perception.model.detector import resolve_device, resolve_precision
+from vlm_perception.model.random_models import build_random_native
 
 
 @pytest.fixture(scope='module')
 def model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp('native')
-    VLMForDetection(VLMConfig.tiny()).save_pretrained(folder)
-    return folder
+    return build_random_native(tmp_path_factory.mktemp('native'))
 
 
 def all_patches(model_dir, **options):

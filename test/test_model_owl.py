@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from vlm_perception.model import load_model, ModelLoadError
-from vlm_perception.model.random_owl import build_random_owl
+from vlm_perception.model.random_models import build_random_owl
 
 transformers = pytest.importorskip('transformers')
 HF_CLASSES = {'owlvit': 'OwlViTForObjectDetection', 'owlv2': 'Owlv2ForObjectDetection'}

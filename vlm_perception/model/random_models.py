@@ -1,11 +1,12 @@
 # Copyright 2026 The vlm_perception Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-Build randomly initialised OWL-ViT / OWLv2 model folders, with no hub access.
+Build randomly initialised model folders, with no hub access, for tests and benchmarks.
 
-For tests and benchmarks: :func:`build_random_owl` writes a folder that loads exactly like
-a downloaded one (config.json, model.safetensors, a CLIP tokenizer and
-preprocessor_config.json). The tokenizer is a small byte-level BPE written here (every
+:func:`build_random_native` writes a native model (tiny by default).
+:func:`build_random_owl` writes an OWL-ViT / OWLv2 folder that loads exactly like a
+downloaded one (config.json, model.safetensors, a CLIP tokenizer and
+preprocessor_config.json). Its tokenizer is a small byte-level BPE written here (every
 byte is a token, plus whole-word merges for a short word list), so nothing is downloaded.
 """
 
@@ -14,6 +15,7 @@ import os
 
 import torch
 
+from .native import VLMConfig, VLMForDetection
 from .owl import quiet_transformers
 from .tokenizer import DEFAULT_WORDS
 
@@ -27,6 +29,13 @@ PRESETS = {
     'base16': {'image_size': 960, 'patch_size': 16, 'vision_width': 768, 'vision_layers': 12,
                'vision_heads': 12, 'text_width': 512, 'text_layers': 12, 'text_heads': 8},
 }
+
+
+def build_random_native(folder, config=None, seed=0):
+    """Save a randomly initialised native model (default VLMConfig.tiny()) to ``folder``."""
+    torch.manual_seed(seed)
+    VLMForDetection(VLMConfig.tiny() if config is None else config).save_pretrained(folder)
+    return folder
 
 
 def bytes_to_unicode():
