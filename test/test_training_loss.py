@@ -1,0 +1,91 @@
+# Copyright 2026 The vlm_perception Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The detection loss: centre-sampling assignment, focal loss, GIoU and the total."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from vlm_perception.training.loss import (assign_patches, detection_loss, generalized_iou,
+                                          patch_centres, sigmoid_focal_loss)
+
+
+def test_patch_centres_are_row_major():
+    centres = patch_centres((2, 4))
+    assert centres.shape == (8, 2)
+    torch.testing.assert_close(centres[0], torch.tensor([0.125, 0.25]))
+    torch.testing.assert_close(centres[5], torch.tensor([0.375, 0.75]))
+
+
+def test_assignment_takes_the_centre_region_and_the_smaller_object():
+    grid = (4, 4)  # patch centres at 0.125, 0.375, 0.625, 0.875
+    boxes = torch.tensor([[[0.5, 0.5, 1.0, 1.0],       # whole image: centre region 0.25..0.75
+                           [0.375, 0.375, 0.3, 0.3],   # small, on patch (1, 1)
+                           [0.9, 0.9, 0.1, 0.1]]])     # masked out
+    owner = assign_patches(boxes, torch.tensor([[True, True, False]]), grid, radius=0.5)
+    owner = owner.view(4, 4)
+    assert owner[1, 1] == 1                      # both regions: the smaller object wins
+    assert owner[1, 2] == 0 and owner[2, 2] == 0
+    assert owner[0, 0] == -1 and owner[3, 3] == -1  # outside the central half; box 2 masked
+
+
+def test_tiny_object_still_gets_the_patch_holding_its_centre():
+    boxes = torch.tensor([[[0.30, 0.60, 0.02, 0.02]]])
+    owner = assign_patches(boxes, torch.tensor([[True]]), (4, 4), radius=0.5).view(4, 4)
+    assert owner[2, 1] == 0 and int((owner == 0).sum()) == 1
+
+
+def test_generalized_iou_known_values():
+    a = torch.tensor([0.0, 0.0, 2.0, 2.0])
+    assert float(generalized_iou(a, a)) == pytest.approx(1.0)
+    half = torch.tensor([1.0, 0.0, 3.0, 2.0])
+    assert float(generalized_iou(a, half)) == pytest.approx(1 / 3)
+    far = torch.tensor([4.0, 0.0, 6.0, 2.0])   # IoU 0, hull 12, union 8
+    assert float(generalized_iou(a, far)) == pytest.approx(-4 / 12)
+
+
+def test_focal_loss_rewards_confident_right_answers():
+    targets = torch.tensor([1.0, 0.0])
+    right = sigmoid_focal_loss(torch.tensor([4.0, -4.0]), targets)
+    wrong = sigmoid_focal_loss(torch.tensor([-4.0, 4.0]), targets)
+    assert (right < wrong / 100).all()
+    # gamma 0, alpha 0.5: half the binary cross-entropy.
+    logits = torch.tensor([0.3, -1.2])
+    expected = 0.5 * torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, targets, reduction='none')
+    torch.testing.assert_close(sigmoid_focal_loss(logits, targets, 0.5, 0.0), expected)
+
+
+def _batch():
+    # One image, a 2x2 grid, one object filling the top-left patch; queries 0 (refers) and 1.
+    return SimpleNamespace(
+        boxes=torch.tensor([[[0.25, 0.25, 0.5, 0.5]]]),
+        box_mask=torch.tensor([[True]]),
+        query_mask=torch.tensor([[True, True, False]]),
+        refers=torch.tensor([[[True], [False], [False]]]))
+
+
+def test_right_answers_cost_little_and_padding_is_ignored():
+    batch = _batch()
+    padded = torch.finfo(torch.float32).min
+    good_logits = torch.tensor([[[6.0, -6.0, padded], [-6.0, -6.0, padded],
+                                 [-6.0, -6.0, padded], [-6.0, -6.0, padded]]])
+    boxes = torch.tensor([[[0.25, 0.25, 0.5, 0.5]] * 4])
+    good, parts = detection_loss(good_logits, boxes, (2, 2), batch)
+    assert parts['positives'] == 1.0 and parts['box_l1'] == pytest.approx(0.0)
+    assert torch.isfinite(good) and float(good) < 0.01
+    bad_logits = good_logits.clone()
+    bad_logits[0, 0, :2] = torch.tensor([-6.0, 6.0])  # wrong query fires on the object
+    bad_boxes = boxes + 0.1
+    bad, _ = detection_loss(bad_logits, bad_boxes, (2, 2), batch)
+    assert float(bad) > 1.0
+
+
+def test_gradients_reach_scores_and_boxes():
+    batch = _batch()
+    logits = torch.zeros(1, 4, 3, requires_grad=True)
+    boxes = torch.full((1, 4, 4), 0.5, requires_grad=True)
+    loss, _ = detection_loss(logits, boxes, (2, 2), batch)
+    loss.backward()
+    assert logits.grad[0, :, :2].abs().sum() > 0 and logits.grad[0, :, 2].abs().sum() == 0
+    assert boxes.grad[0, 0].abs().sum() > 0 and boxes.grad[0, 1:].abs().sum() == 0
