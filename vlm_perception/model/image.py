@@ -11,6 +11,7 @@ so boxes map back to original pixels exactly, and target boxes map forward for t
 """
 
 from dataclasses import dataclass
+import warnings
 
 import numpy as np
 import torch
@@ -89,7 +90,11 @@ def upload_image(image, device):
         raise ValueError(f'image is empty: shape {image.shape}')
     if any(stride < 0 for stride in image.strides):
         image = np.ascontiguousarray(image)
-    return torch.from_numpy(image).to(device)
+    with warnings.catch_warnings():
+        # Read-only views of a ROS message are only read from here; torch warns regardless.
+        warnings.filterwarnings('ignore', 'The given NumPy array is not writable')
+        pixels = torch.from_numpy(image)
+    return pixels.to(device)
 
 
 def to_rgb_float(image, channel_order='rgb', dtype=torch.float32):
