@@ -1,0 +1,54 @@
+# Copyright 2026 The vlm_perception Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The demo: its command phrasing and answer checking, and one short run on a real graph."""
+
+from pathlib import Path
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from ros_graph import save_tiny_model
+
+demo = pytest.importorskip('vlm_perception.demo')
+
+
+def test_commands_cycle_through_kinds_and_the_absent_object_is_absent():
+    rng = np.random.default_rng(0)
+    names = ['red circle', 'blue square', 'red star']
+    commands = [demo.compose_command(rng, names, turn) for turn in range(5)]
+    assert len(commands[1].split(',')) == 2
+    present, absent = commands[4].split(';')
+    target = demo.parse_phrase(absent)
+    assert not any(target.matches(*name.split(' ', 1)) for name in names)
+    assert demo.parse_phrase(present).shape is not None
+
+
+def test_answers_are_scored_against_the_truth():
+    truth = {'labels': ['red circle', 'blue square', 'red star'],
+             'boxes': np.array([[10, 10, 50, 50], [100, 100, 150, 150], [200, 20, 240, 60]],
+                               np.float32)}
+    answer = {'queries': ['something red', 'green cross'],
+              'labels': ['something red', 'something red', 'green cross'],
+              'boxes': np.array([[11, 9, 50, 52], [100, 100, 150, 150], [0, 0, 5, 5]],
+                                np.float32),
+              'scores': np.array([0.9, 0.8, 0.7], np.float32)}
+    rows = demo.check_answer(answer, truth)
+    red, green = rows
+    assert red[:4] == ('something red', 1, 2, 1)  # one red found, one box on the blue square
+    assert green[:4] == ('green cross', 0, 0, 1)
+    assert [correct for _, _, correct in red[4]] == [True, False]
+
+
+@pytest.mark.ros
+def test_demo_runs_camera_node_and_driver_and_summarises(tmp_path):
+    model = save_tiny_model(tmp_path / 'model')
+    run = subprocess.run(
+        [sys.executable, '-m', 'vlm_perception.demo', '--model', model, '--duration', '6',
+         '--scene-period', '2'],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert 'asked:' in run.stdout
+    summary = run.stdout.strip().splitlines()[-1]
+    assert summary.startswith('summary: ') and 'commands answered' in summary
+    assert 'Traceback' not in run.stderr

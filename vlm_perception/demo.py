@@ -1,0 +1,244 @@
+# Copyright 2026 The vlm_perception Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+The demo (``make demo``): a synthetic camera, the perception node, and a driver that asks.
+
+Starts ``synthetic_camera`` and ``vlm_perception_node`` as their own processes (as
+``ros2 launch vlm_perception demo.launch.py`` does on a robot), then this process
+sends a command for each new scene on ``command_text``, reads the answers on
+``multimodal_features`` and the scene's truth on ``camera/ground_truth``, and prints
+what was asked, what was found and whether it matches. Ends with a one-line summary.
+
+    python -m vlm_perception.demo [--duration 20] [--model M] [--rate 5]
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from std_msgs.msg import String
+
+from vlm_perception.conversion import msg_to_arrays
+from vlm_perception.msg import MultimodalFeatures
+from vlm_perception.training.metrics import match_detections
+from vlm_perception.world import COLOURS, make_phrase, parse_phrase, SHAPES
+
+IOU_MATCH = 0.5
+
+
+def compose_command(rng, names, turn):
+    """
+    Say a command about a scene holding objects ``names`` ('red circle', ...).
+
+    Turns cycle through: one object; two objects at once; a colour; a shape; an
+    object present with one that is absent (which must find nothing).
+    """
+    pairs = sorted({tuple(name.split(' ', 1)) for name in names})
+    picked = [pairs[i] for i in rng.permutation(len(pairs))]
+    kind = turn % 5
+    if kind == 1 and len(picked) >= 2:
+        return ', '.join(make_phrase(rng, *pair) for pair in picked[:2])
+    if kind == 2:
+        return make_phrase(rng, colour=picked[0][0])
+    if kind == 3:
+        return make_phrase(rng, shape=picked[0][1])
+    if kind == 4:
+        absent = [(c, s) for c in COLOURS for s in SHAPES
+                  if not any(parse_phrase(f'{c} {s}').matches(*pair) for pair in pairs)]
+        missing = absent[int(rng.integers(len(absent)))]
+        return f'{make_phrase(rng, *picked[0])}; {make_phrase(rng, *missing)}'
+    return make_phrase(rng, *picked[0])
+
+
+def check_answer(answer, truth):
+    """
+    Compare one result with the scene's truth, query by query.
+
+    ``answer`` and ``truth`` are msg_to_arrays() dicts. Returns a list of
+    (query, found, wanted, false_positives, detections) with detections as
+    (box, score, correct) tuples.
+    """
+    true_names = [name.split(' ', 1) for name in truth['labels']]
+    labels = np.array(answer['labels'], dtype=object)
+    rows = []
+    for query in answer['queries']:
+        target = parse_phrase(query)
+        wanted = truth['boxes'][[target.matches(c, s) for c, s in true_names]]
+        mine = labels == query
+        boxes, scores = answer['boxes'][mine], answer['scores'][mine]
+        correct = match_detections(boxes, scores, wanted, IOU_MATCH)
+        rows.append((query, int(correct.sum()), len(wanted), int((~correct).sum()),
+                     list(zip(boxes, scores, correct))))
+    return rows
+
+
+class DemoDriver(Node):
+    """Send a command per scene, check each first answer against the truth, print it."""
+
+    def __init__(self, seed=0):
+        super().__init__('vlm_perception_demo')
+        self.rng = np.random.default_rng(seed)
+        self.commands = self.create_publisher(String, 'command_text', 10)
+        self.create_subscription(MultimodalFeatures, 'camera/ground_truth', self.on_truth, 10)
+        self.create_subscription(MultimodalFeatures, 'multimodal_features', self.on_answer, 10)
+        self.truth_by_stamp = {}
+        self.scene = None
+        self.latest_truth = None
+        self.command = None
+        self.answered = True
+        self.turn = 0
+        self.asked_at = None
+        self.results = 0
+        self.totals = {'commands': 0, 'answered': 0, 'found': 0, 'wanted': 0, 'false': 0}
+        self.latencies = []
+
+    def ready(self):
+        """Return True once the node listens for commands and truth is arriving."""
+        return self.commands.get_subscription_count() > 0 and self.scene is not None
+
+    def on_truth(self, msg):
+        """Keep the truth by stamp; a new scene gets a new command."""
+        truth = msg_to_arrays(msg)
+        self.truth_by_stamp[truth['stamp']] = truth
+        while len(self.truth_by_stamp) > 200:
+            self.truth_by_stamp.pop(next(iter(self.truth_by_stamp)))
+        self.latest_truth = truth
+        scene = tuple(truth['labels']), truth['boxes'].tobytes()
+        if scene != self.scene:
+            self.scene = scene
+            if self.asked_at is not None:  # the first command is sent by start()
+                self.ask(truth)
+
+    def start(self):
+        """Ask about the scene in view now; later scenes are asked about as they appear."""
+        self.ask(self.latest_truth)
+
+    def ask(self, truth):
+        """Publish the next command about the scene in ``truth``."""
+        if not self.answered:
+            print(f'  (no answer to {self.command!r} before the scene changed)', flush=True)
+        self.command = compose_command(self.rng, truth['labels'], self.turn)
+        self.turn += 1
+        self.answered = False
+        self.asked_at = time.monotonic()
+        self.totals['commands'] += 1
+        in_view = ', '.join(truth['labels'])
+        print(f'\nscene: {in_view}\nasked: {self.command!r}', flush=True)
+        self.commands.publish(String(data=self.command))
+
+    def on_answer(self, msg):
+        """Print and score the first answer to the current command."""
+        self.results += 1
+        answer = msg_to_arrays(msg)
+        truth = self.truth_by_stamp.get(answer['stamp'])
+        if self.answered or msg.command != self.command or truth is None:
+            return
+        self.answered = True
+        self.latencies.append(time.monotonic() - self.asked_at)
+        self.totals['answered'] += 1
+        for query, found, wanted, false, detections in check_answer(answer, truth):
+            self.totals['found'] += found
+            self.totals['wanted'] += wanted
+            self.totals['false'] += false
+            verdict = 'ok' if found == wanted and not false else 'MISS'
+            what = f'found {found}/{wanted}' if wanted else 'not in the scene'
+            what += f', {false} false positive(s)' if false else ''
+            print(f'  {query!r}: {what} [{verdict}]', flush=True)
+            for box, score, correct in detections:
+                box_text = ', '.join(f'{v:.0f}' for v in box)
+                mark = 'matches the truth' if correct else 'no true object there'
+                print(f'      box [{box_text}] score {score:.2f}: {mark}', flush=True)
+
+    def summary(self, seconds):
+        """Return the one-line summary."""
+        t = self.totals
+        latency = f'{np.median(self.latencies):.2f} s' if self.latencies else 'n/a'
+        return (f'summary: {t["answered"]}/{t["commands"]} commands answered, '
+                f'{t["found"]}/{t["wanted"]} objects found, {t["false"]} false positive(s), '
+                f'{self.results / seconds:.1f} results/s, first answer after {latency} '
+                f'(median)')
+
+
+def installed(executable):
+    """Return the path of one of the package's installed executables."""
+    from ament_index_python.packages import get_package_prefix
+
+    return os.path.join(get_package_prefix('vlm_perception'), 'lib', 'vlm_perception',
+                        executable)
+
+
+def start_processes(args):
+    """Start the synthetic camera and the perception node; return both Popen objects."""
+    camera = subprocess.Popen([
+        installed('synthetic_camera'), '--ros-args', '-p', f'rate:={args.rate}',
+        '-p', f'scene_period:={args.scene_period}', '-p', f'seed:={args.seed}',
+        '--log-level', 'warn'])
+    node = subprocess.Popen([
+        installed('vlm_perception_node'), '--ros-args', '-p', f'model:={args.model}',
+        '-p', f'device:={args.device}'])
+    return camera, node
+
+
+def add_arguments(parser):
+    """Add the demo's options to ``parser``."""
+    parser.add_argument('--duration', type=float, default=20.0,
+                        help='seconds to run once the node answers (default 20)')
+    parser.add_argument('--model', default='', help='model for the node (default: shipped)')
+    parser.add_argument('--device', default='auto', help='device for the node')
+    parser.add_argument('--rate', type=float, default=5.0, help='camera frames per second')
+    parser.add_argument('--scene-period', type=float, default=4.0,
+                        help='seconds each scene stays in view')
+    parser.add_argument('--seed', type=int, default=0, help='scene and command seed')
+    parser.add_argument('--startup-timeout', type=float, default=120.0,
+                        help='seconds to wait for the node to start')
+
+
+def main(argv=None):
+    """Run the demo; exit code 0 when commands were answered."""
+    parser = argparse.ArgumentParser(prog='vlm_perception.demo', description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    rclpy.init()
+    driver = DemoDriver(args.seed)
+    camera, node = start_processes(args)
+    try:
+        print('waiting for the camera and the perception node...', flush=True)
+        deadline = time.monotonic() + args.startup_timeout
+        while not driver.ready() and time.monotonic() < deadline:
+            if node.poll() is not None or camera.poll() is not None:
+                print('demo: a process ended at startup (see its message above)',
+                      file=sys.stderr)
+                return 1
+            rclpy.spin_once(driver, timeout_sec=0.1)
+        if not driver.ready():
+            print('demo: the perception node did not start in time', file=sys.stderr)
+            return 1
+        started = time.monotonic()
+        driver.start()
+        while time.monotonic() - started < args.duration and node.poll() is None:
+            rclpy.spin_once(driver, timeout_sec=0.1)
+        print('\n' + driver.summary(time.monotonic() - started), flush=True)
+        return 0 if driver.totals['answered'] else 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        for process in (node, camera):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in (node, camera):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        driver.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
