@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from vlm_perception.model import ModelLoadError, VLMConfig, VLMForDetection, VLMTokenizer
+from vlm_perception.model.image import resize_8bit, resize_8bit_float
 
 
 @pytest.fixture(scope='module')
@@ -212,3 +213,16 @@ def test_config_rejects_bad_options():
         VLMConfig.from_dict({'vision_size': 3})
     assert VLMConfig.reference().vision_dim == 768
     assert VLMConfig.from_dict(VLMConfig.tiny().to_dict()) == VLMConfig.tiny()
+
+
+@pytest.mark.parametrize('mode', ['bilinear', 'bicubic'])
+@pytest.mark.parametrize('size', [(48, 64), (130, 130), (30, 200)])
+def test_gpu_resize_path_agrees_with_the_cpu_uint8_kernel(mode, size):
+    # The CPU uses torch's uint8 kernel; other devices take the float path. Both must be
+    # the same 8-bit resampling, so CPU and GPU feed the model the same pixels.
+    image = torch.from_numpy(random_image(100, 150)).permute(2, 0, 1)[None]
+    cpu = resize_8bit(image, *size, mode=mode)
+    other = resize_8bit_float(image, *size, mode=mode)
+    assert cpu.dtype == other.dtype == torch.float32
+    assert (cpu - other).abs().max() <= 2.0
+    assert (cpu - other).abs().mean() < 0.2

@@ -268,7 +268,9 @@ class Detector:
     def _postprocess(self, logits, boxes, image_embed, text_embeds, fused, geometry, queries):
         """Select detections on the device, then copy everything to the host at once."""
         scores, labels = logits.float().sigmoid().max(dim=1)  # (P,): best query per patch
-        count = min(scores.shape[0], max(self.nms_candidates, 1))
+        count = scores.shape[0]
+        if self.nms_iou < 1.0:   # NMS compares all pairs: bound its candidates
+            count = min(count, max(self.nms_candidates, 1))
         scores, order = scores.topk(count)
         labels = labels[order]
         pixel_boxes = geometry.boxes_to_image(boxes[order].float())
@@ -276,7 +278,7 @@ class Detector:
             pixel_boxes, scores, labels, self.nms_iou)
         keep &= keep.cumsum(0) <= self.max_detections
         # Kept detections first, still by score; a fixed-size slice, so no sync to size it.
-        first = torch.argsort((~keep).to(torch.int8), stable=True)[:self.max_detections]
+        first = torch.argsort((~keep).to(torch.int32), stable=True)[:self.max_detections]
         packed = torch.cat((
             keep.sum().float().view(1), scores[first], labels[first].float(),
             pixel_boxes[first].flatten(), image_embed.float().flatten(),

@@ -45,8 +45,8 @@ import torch.nn.functional as F
 
 from .boxes import box_bias
 from .errors import ModelLoadError
-from .image import CLIP_MEAN, CLIP_STD, fit_geometry, normalise, pad_bottom_right, resize
-from .image import to_rgb_float, upload_image
+from .image import CLIP_MEAN, CLIP_STD, fit_geometry, normalise, pad_bottom_right
+from .image import resize_8bit, to_rgb, upload_image
 from .layers import Transformer
 from .tokenizer import TOKENIZER_FILE, VLMTokenizer
 
@@ -370,15 +370,15 @@ class VLMForDetection(nn.Module):
         Preprocess an uploaded uint8 (H, W, C) tensor: (1, 3, H', W') pixels, InputGeometry.
 
         Runs on the tensor's device: resize to fit image_size (aspect kept, bilinear,
-        anti-aliased), normalise, zero-pad (the mean colour) to a multiple of patch_size.
+        anti-aliased, as an 8-bit image), normalise, zero-pad (the mean colour) to a
+        multiple of patch_size.
         """
         geometry = self.input_geometry(image.shape[0], image.shape[1])
-        pixels = to_rgb_float(image, channel_order, torch.float32)
-        pixels = resize(pixels, round(geometry.image_height * geometry.scale_y),
-                        round(geometry.image_width * geometry.scale_x))
-        pixels = normalise(pixels, self.config.image_mean, self.config.image_std)
-        pixels = pad_bottom_right(pixels, geometry.input_height, geometry.input_width)
-        return pixels.to(self.dtype), geometry
+        pixels = resize_8bit(to_rgb(image, channel_order),
+                             round(geometry.image_height * geometry.scale_y),
+                             round(geometry.image_width * geometry.scale_x))
+        pixels = normalise(pixels, self.config.image_mean, self.config.image_std, self.dtype)
+        return pad_bottom_right(pixels, geometry.input_height, geometry.input_width), geometry
 
     def preprocess(self, images, channel_order='rgb'):
         """

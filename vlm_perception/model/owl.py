@@ -8,7 +8,7 @@ via transformers (``from_pretrained``, safetensors preferred, never ``trust_remo
 Inference does not go through the HF processor or the full model forward:
 
 * preprocessing in torch on the device, equal in effect to the HF image processor:
-  OWL-ViT resizes to the square input (bicubic in two 8-bit passes, as PIL does); OWLv2
+  OWL-ViT resizes to the square input (bicubic, as an 8-bit image, as PIL does); OWLv2
   pads to a square at the bottom/right, blurs when shrinking (sigma = (factor - 1) / 2)
   and resizes bilinearly; both normalise with CLIP mean/std;
 * text embeddings are computed only for uncached queries (the Detector's cache);
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from .boxes import box_bias
 from .errors import ModelLoadError
 from .image import CLIP_MEAN, CLIP_STD, gaussian_blur, InputGeometry, normalise
-from .image import pad_bottom_right, resize, resize_like_pil, to_rgb_float
+from .image import pad_bottom_right, resize, resize_8bit, to_rgb
 
 MODEL_CLASSES = {'owlvit': 'OwlViTForObjectDetection', 'owlv2': 'Owlv2ForObjectDetection'}
 PROCESSOR_FILE = 'preprocessor_config.json'
@@ -138,18 +138,18 @@ class OwlBackend:
         """Return pixel values (1, 3, S, S) and InputGeometry for an uploaded uint8 image."""
         height, width = image.shape[:2]
         size = self.input_size
-        pixels = to_rgb_float(image, channel_order, torch.float32)
+        pixels = to_rgb(image, channel_order)
         if self.name == 'owlvit':
-            pixels = resize_like_pil(pixels, size, size)
+            pixels = resize_8bit(pixels, size, size, mode='bicubic')
             geometry = InputGeometry(height, width, size / height, size / width, size, size)
         else:
             side = max(height, width)
-            pixels = pad_bottom_right(pixels, side, side)
+            pixels = pad_bottom_right(pixels.float(), side, side)
             sigma = max(0.0, (side / size - 1.0) / 2.0)
             pixels = gaussian_blur(pixels, sigma, sigma)
             pixels = resize(pixels, size, size, mode='bilinear', antialias=False)
             geometry = InputGeometry(height, width, size / side, size / side, size, size)
-        return normalise(pixels, self.image_mean, self.image_std).to(self.dtype), geometry
+        return normalise(pixels, self.image_mean, self.image_std, self.dtype), geometry
 
     def run(self, pixel_values, text_embeds):
         """Return logits (P, Q), boxes (P, 4) cxcywh, image embed (D_v,), fused (Q, D_f)."""
