@@ -272,6 +272,11 @@ class Detector:
         if self.nms_iou < 1.0:   # NMS compares all pairs: bound its candidates
             count = min(count, max(self.nms_candidates, 1))
         scores, order = scores.topk(count)
+        if scores.is_cpu:
+            # Reading a count is free on the CPU (on a GPU it would be a sync): drop the
+            # boxes under the threshold before NMS compares every pair.
+            above = int((scores > self.score_threshold).sum())
+            scores, order = scores[:above], order[:above]
         labels = labels[order]
         pixel_boxes = geometry.boxes_to_image(boxes[order].float())
         keep = (scores > self.score_threshold) & batched_nms(
