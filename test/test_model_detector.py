@@ -49,6 +49,7 @@ def test_result_fields_shapes_and_dtypes(model_dir):
         assert array.dtype == np.float32
     assert np.allclose(np.linalg.norm(result.vision_features), 1.0, atol=1e-5)
     assert np.allclose(np.linalg.norm(result.text_features, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(np.linalg.norm(result.fused_features, axis=1), 1.0, atol=1e-5)
     assert result.labels == [['red circle', 'cup'][i] for i in result.query_indices]
     assert np.all(np.diff(result.scores) <= 0)
     assert np.all((result.scores > 0) & (result.scores <= 1))

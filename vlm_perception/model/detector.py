@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 from .boxes import batched_nms
 from .errors import ModelLoadError
@@ -46,7 +47,8 @@ class DetectionResult:
 
     vision_features (D_v,) float32 L2-normalised pooled image embedding;
     text_features (Q, D_t) float32, one L2-normalised row per query;
-    fused_features (Q, D_f) float32, one row per query (backend-specific, see the backend);
+    fused_features (Q, D_f) float32, one L2-normalised row per query (what it holds is
+    backend-specific, see NativeBackend and OwlBackend);
     labels list of N query strings; query_indices (N,) int64 into the queries;
     boxes (N, 4) float32 x_min, y_min, x_max, y_max in input-image pixels;
     scores (N,) float32 in [0, 1], descending; timings seconds per stage
@@ -160,8 +162,9 @@ class NativeBackend:
     """
     The native model behind the Detector interface.
 
-    fused_features are the fused query tokens (Q, fusion_dim): each query after attending
-    to this image's tokens. int8 quantises the vision and fusion transformers.
+    fused_features are the fused query tokens (Q, fusion_dim), L2-normalised: each query
+    after attending to this image's tokens. int8 quantises the vision and fusion
+    transformers.
     """
 
     name = 'native'
@@ -195,7 +198,8 @@ class NativeBackend:
     def run(self, pixel_values, text_embeds):
         """Return logits (P, Q), boxes (P, 4) cxcywh, image embed (D_v,), fused (Q, D_f)."""
         out = self.model(pixel_values, text_embeds[None])
-        return out.logits[0], out.pred_boxes[0], out.image_embeds[0], out.fused[0]
+        return (out.logits[0], out.pred_boxes[0], out.image_embeds[0],
+                F.normalize(out.fused[0], dim=-1))
 
 
 class Detector:
