@@ -23,7 +23,7 @@ def test_every_default_passes_its_own_check_and_has_a_description():
 
 
 @pytest.mark.parametrize('name, value, words', [
-    ('score_threshold', 1.5, '[0.0, 1.0]'),
+    ('score_threshold', 1.5, '[-1.0, 1.0]'),
     ('score_threshold', 1, 'must be a float'),
     ('max_detections', 0, '[1, 1000]'),
     ('sync_policy', 'sometimes', 'latest, on_command'),

@@ -35,8 +35,6 @@ NODE_NAME = 'vlm_perception'
 STAGES = ('conversion', 'preprocess', 'text', 'forward', 'postprocess', 'message', 'publish')
 # Seconds between repeats of the same warning.
 THROTTLE = 5.0
-# Model settings that may change at run time, by parameter name.
-DETECTOR_SETTINGS = ('score_threshold', 'nms_iou', 'max_detections')
 
 
 def stamp_seconds(stamp):
@@ -58,8 +56,11 @@ class VlmPerceptionNode(Node):
         self.detector = load_model(
             self.config['model'] or None, backend=self.config['backend'],
             device=self.config['device'], precision=self.config['precision'],
-            text_cache_size=self.config['text_cache_size'],
-            **{name: self.config[name] for name in DETECTOR_SETTINGS})
+            text_cache_size=self.config['text_cache_size'], score_threshold=None,
+            nms_iou=self.config['nms_iou'], max_detections=self.config['max_detections'])
+        # Loaded with its own recommended threshold; a negative parameter keeps that one.
+        self.recommended_threshold = self.detector.score_threshold
+        self.set_score_threshold(self.config['score_threshold'])
         self.pairing = FramePairing(self.config['sync_policy'], self.config['sync_slop'],
                                     self.config['frame_buffer_size'])
         self.slot = LatestSlot()
@@ -95,7 +96,8 @@ class VlmPerceptionNode(Node):
         detector = self.detector
         self.get_logger().info(
             f'model {detector.model_id} (backend {detector.backend}) on {detector.device}, '
-            f'{str(detector.dtype).replace("torch.", "")}; '
+            f'{str(detector.dtype).replace("torch.", "")}, score threshold '
+            f'{detector.score_threshold:g}; '
             f'images {self.image_subscription.topic_name} ({self.config["image_reliability"]}), '
             f'commands {self.command_subscription.topic_name}, '
             f'features {self.features_publisher.topic_name}, '
@@ -173,13 +175,19 @@ class VlmPerceptionNode(Node):
             if parameter.name not in self.config:
                 continue
             self.config[parameter.name] = parameter.value
-            if parameter.name in DETECTOR_SETTINGS:
+            if parameter.name == 'score_threshold':
+                self.set_score_threshold(parameter.value)
+            elif parameter.name in ('nms_iou', 'max_detections'):
                 setattr(self.detector, parameter.name, parameter.value)
             elif parameter.name == 'sync_policy':
                 self.pairing.policy = parameter.value
             elif parameter.name == 'sync_slop':
                 self.pairing.sync_slop = parameter.value
         return SetParametersResult(successful=True)
+
+    def set_score_threshold(self, value):
+        """Apply a score_threshold parameter value (negative: the model's recommended)."""
+        self.detector.score_threshold = self.recommended_threshold if value < 0 else value
 
     # Worker side: the model.
 
@@ -246,6 +254,7 @@ class VlmPerceptionNode(Node):
             'backend': self.detector.backend,
             'device': str(self.detector.device),
             'precision': str(self.detector.dtype).replace('torch.', ''),
+            'score_threshold': f'{self.detector.score_threshold:g}',
             'sync_policy': self.pairing.policy,
             'command': '' if self.pairing.command is None else self.pairing.command[0],
             'text_cache_hits': str(self.detector.text_cache.hits),

@@ -53,8 +53,9 @@ PARAMETERS = (
     ParameterSpec('text_cache_size', 256, 'Query embeddings kept in the text cache',
                   read_only=True, min_value=1, max_value=100000),
     # Detection post-processing: may change at run time.
-    ParameterSpec('score_threshold', 0.3, 'Detections scoring below this are dropped',
-                  min_value=0.0, max_value=1.0),
+    ParameterSpec('score_threshold', -1.0, 'Detections scoring below this are dropped; '
+                  "negative: the model's recommended threshold (from its config; 0.1 for OWL)",
+                  min_value=-1.0, max_value=1.0),
     ParameterSpec('nms_iou', 0.5, 'Per-label non-maximum suppression IoU threshold',
                   min_value=0.0, max_value=1.0),
     ParameterSpec('max_detections', 20, 'Most detections published per frame',
