@@ -1,0 +1,68 @@
+# Copyright 2026 The vlm_perception Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The benchmark's plain parts: interleaving, summaries, detection matching, options."""
+
+import numpy as np
+import pytest
+
+from vlm_perception.bench.inprocess import compare_detections
+from vlm_perception.bench.stats import interleave, ratio, summarise
+from vlm_perception.cli import main
+
+
+def test_interleave_rotates_the_order_and_collects_every_measure():
+    calls = []
+
+    def side(name):
+        def run():
+            calls.append(name)
+            return {'total': 0.001, 'part': 0.0005}
+        return run
+
+    samples = interleave({'a': side('a'), 'b': side('b'), 'c': side('c')}, 3, warmup=1)
+    assert calls == ['a', 'b', 'c', 'a', 'b', 'c', 'b', 'c', 'a', 'c', 'a', 'b']
+    assert samples['a'] == {'total': [0.001] * 3, 'part': [0.0005] * 3}
+
+
+def test_summarise_in_milliseconds():
+    summary = summarise([0.001 * value for value in range(1, 101)])
+    assert summary['n'] == 100
+    assert summary['median_ms'] == pytest.approx(50.5)
+    assert summary['p95_ms'] == pytest.approx(95.05)
+    assert (summary['min_ms'], summary['max_ms']) == (1.0, 100.0)
+    assert summarise([])['median_ms'] is None
+    assert ratio(3.0, 2.0) == 1.5 and ratio(None, 2.0) is None and ratio(1.0, 0.0) is None
+
+
+def detections(boxes, scores, labels):
+    return (np.array(boxes, np.float32).reshape(-1, 4), np.array(scores, np.float32),
+            np.array(labels, np.int64))
+
+
+def test_compare_detections_matches_by_label_box_and_score():
+    ours = detections([[10, 10, 50, 50], [100, 100, 200, 150]], [0.9, 0.5], [0, 1])
+    theirs = detections([[100.4, 100, 200, 150.2], [10, 10, 50, 50]], [0.502, 0.9], [1, 0])
+    found = compare_detections(ours, theirs, 640, 480, threshold=0.1)
+    assert found['same_detections'] and found['matched'] == 2
+    assert found['max_box_error_px'] == pytest.approx(0.4, abs=1e-4)
+
+    moved = detections([[10, 10, 50, 50], [103, 100, 200, 150]], [0.9, 0.5], [0, 1])
+    found = compare_detections(ours, moved, 640, 480, threshold=0.1)
+    assert not found['same_detections']
+    assert found['theirs_not_in_ours'] == found['ours_not_in_theirs'] == 1
+
+    relabelled = detections([[10, 10, 50, 50], [100, 100, 200, 150]], [0.9, 0.5], [0, 2])
+    assert not compare_detections(ours, relabelled, 640, 480, 0.1)['same_detections']
+
+
+def test_compare_detections_clips_theirs_and_forgives_borderline_scores():
+    ours = detections([[600, 10, 640, 50]], [0.8], [0])
+    theirs = detections([[600, 10, 660, 50], [0, 0, 20, 20]], [0.8, 0.105], [0, 0])
+    found = compare_detections(ours, theirs, 640, 480, threshold=0.1)
+    assert found['same_detections'] and found['matched'] == 1
+
+
+def test_bad_options_exit_with_2(capsys):
+    assert main(['bench', '--only', 'model,nonsense']) == 2
+    assert 'nonsense' in capsys.readouterr().err
+    assert main(['bench', '--compare-precisions', 'int8']) == 2

@@ -1,0 +1,109 @@
+# Copyright 2026 The vlm_perception Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+``vlm-perception bench --quick``, run for real: every measurement, both models, the JSON.
+
+The quick path measures tiny stand-in models, so its numbers mean nothing; these tests
+check that every code path runs (a real node process, camera process and listener) and
+that the report has every key with a sane value. No timing assertions.
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip('vlm_perception.msg')
+pytestmark = pytest.mark.ros
+
+HEADLINE = ('ros_over_model', 'speedup_vs_transformers', 'text_cache_speedup',
+            'overload_latency_p95_over_period', 'overload_rss_growth_mb')
+STAGES = ('conversion', 'preprocess', 'text', 'forward', 'postprocess', 'message', 'publish')
+REPETITIONS = 3
+
+
+@pytest.fixture(scope='module')
+def bench(tmp_path_factory):
+    """Run the quick benchmark once; return (report dict, printed table)."""
+    path = tmp_path_factory.mktemp('bench') / 'bench.json'
+    done = subprocess.run(
+        [sys.executable, '-m', 'vlm_perception.cli', 'bench', '--quick', '--json', str(path),
+         '--repetitions', str(REPETITIONS), '--overload-seconds', '2'],
+        capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return json.loads(path.read_text()), done.stdout
+
+
+def positive(value):
+    return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+def test_headline_numbers_are_present_and_sane(bench):
+    report, _ = bench
+    assert report['headline_model'] == 'owlvit_tiny'
+    for key in HEADLINE[:-1]:
+        assert positive(report[key]), (key, report[key])
+    assert math.isfinite(report['overload_rss_growth_mb'])
+    assert abs(report['overload_rss_growth_mb']) < 1000
+    assert positive(report['speedup_vs_transformers_best'])
+    assert positive(report['speedup_vs_transformers_pipeline'])
+    assert set(report['targets']) == set(HEADLINE) - {'text_cache_speedup'}
+    assert all(item['met'] in (True, False) for item in report['targets'].values())
+
+
+def test_machine_and_settings_are_recorded(bench):
+    report, _ = bench
+    machine = report['machine']
+    assert machine['cpu'] and machine['logical_cores'] >= 1 and machine['torch']
+    assert machine['device'] == 'cpu'
+    settings = report['settings']
+    assert settings['quick'] and settings['repetitions'] == REPETITIONS
+    assert (settings['width'], settings['height']) == (640, 480)
+    assert settings['queries'] == ['red circle', 'blue square', 'green triangle']
+    assert settings['transport']
+
+
+@pytest.mark.parametrize('key', ['default', 'owlvit_tiny'])
+def test_every_measurement_ran_for_each_model(bench, key):
+    entry = bench[0]['models'][key]
+    for stage in ('infer', 'preprocess', 'text', 'forward', 'postprocess'):
+        assert entry['model_alone'][stage]['n'] == REPETITIONS
+        assert entry['model_alone'][stage]['median_ms'] >= 0
+    ros = entry['ros']
+    assert ros['end_to_end']['n'] == REPETITIONS and ros['end_to_end']['median_ms'] > 0
+    assert set(ros['node_stage_medians_ms']) == set(STAGES)
+    assert ros['over_forward'] > 0 and ros['over_infer'] > 0
+    cache = entry['text_cache']
+    assert cache['cache_on']['n'] == cache['cache_off']['n'] == REPETITIONS
+    assert cache['speedup'] > 0
+    overload = entry['overload']
+    assert overload['frames_sent'] > 0 and overload['results'] > 0
+    assert overload['node_frames_processed'] <= overload['node_frames_received'] \
+        <= overload['frames_sent']
+    assert overload['latency']['n'] == overload['results']
+    assert overload['latency']['max_ms'] >= overload['latency']['p95_ms'] > 0
+    assert overload['rss_start_mb'] > 0 and overload['rss_end_mb'] > 0
+    assert overload['latency_p95_over_period'] > 0
+
+
+def test_transformers_comparison_finds_the_same_boxes(bench):
+    models = bench[0]['models']
+    assert 'skipped' in models['default']['transformers']
+    comparison = models['owlvit_tiny']['transformers']
+    for side in ('ours_fp32', 'ours_bf16', 'ours_int8', 'transformers_fp32',
+                 'transformers_bf16', 'transformers_pipeline_fp32'):
+        assert comparison['frame'][side]['n'] == REPETITIONS
+    same = comparison['agreement']['ours_fp32 vs transformers_fp32']
+    assert same['theirs'] > 0 and same['same_detections'], same
+    # The pipeline scores each query alone, so it lists more boxes; ours are all there.
+    pipeline = comparison['agreement']['ours_fp32 vs transformers_pipeline_fp32']
+    assert pipeline['ours_not_in_theirs'] == 0, pipeline
+    assert comparison['best']['precision'] in ('fp32', 'bf16', 'int8')
+
+
+def test_the_table_is_printed(bench):
+    _, table = bench
+    for text in ('owlvit_tiny', 'default', 'through ROS: end to end', *HEADLINE):
+        assert text in table

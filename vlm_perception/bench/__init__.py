@@ -1,0 +1,220 @@
+# Copyright 2026 The vlm_perception Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+``vlm-perception bench``: how fast the model, the node and transformers are, side by side.
+
+For the default model and an OWL-ViT-B/32-sized model (random weights built here,
+768 px input), on one 640x480 synthetic frame and a held command:
+
+1. model alone: ``Detector.infer`` with the text already encoded (its stages timed);
+2. through ROS: a camera process publishes the frame as bgr8, the installed node
+   processes it, this process receives the MultimodalFeatures; end-to-end latency
+   from the image stamp, interleaved with (1), and the node's own stage medians from
+   its /diagnostics;
+3. against transformers (OWL models): its documented processor + model +
+   post-processing path and its zero-shot-object-detection pipeline, on the same
+   weights, image and queries, per frame, with the detections compared;
+4. text cache: a repeated command (cached embeddings) against re-encoding every frame;
+5. overload: the camera at 30 Hz for 60 s into a model slower than that: output rate,
+   latency, dropped frames, the node's resident memory.
+
+Prints a table; ``--json PATH`` writes everything (top-level headline numbers from the
+OWL-ViT model, see report.TARGETS). ``--quick`` runs every code path on tiny models in
+seconds.
+"""
+
+import json
+import logging
+import os
+import sys
+import tempfile
+
+SECTIONS = ('model', 'ros', 'transformers', 'text_cache', 'overload')
+MODELS = ('default', 'owl')
+DEFAULT_QUERIES = 'red circle, blue square, green triangle'
+CPU_COMPARE_PRECISIONS = ('fp32', 'bf16', 'int8')
+CUDA_COMPARE_PRECISIONS = ('fp32', 'fp16')
+
+
+def _names(text, allowed, option):
+    names = [name.strip() for name in text.split(',') if name.strip()]
+    unknown = sorted(set(names) - set(allowed))
+    if unknown or not names:
+        raise ValueError(f'{option}: choose from {", ".join(allowed)} (got {text!r})')
+    return names
+
+
+def add_arguments(parser):
+    """Add the bench options to ``parser``."""
+    parser.add_argument('--json', metavar='PATH', help='write the full report as JSON here')
+    parser.add_argument('--quick', action='store_true',
+                        help='tiny stand-in models, 3 repetitions, 3 s overload: every code '
+                             'path in seconds (numbers not meaningful)')
+    parser.add_argument('--only', default=','.join(SECTIONS),
+                        help=f'measurements to run, comma-separated from {", ".join(SECTIONS)}'
+                             ' (default: all)')
+    parser.add_argument('--models', default=','.join(MODELS),
+                        help='models to measure: default, owl (default: both)')
+    parser.add_argument('--repetitions', type=int, default=None,
+                        help='timed repetitions of each side (default 10; quick 3)')
+    parser.add_argument('--warmup', type=int, default=None,
+                        help='untimed runs of each side first (default 2; quick 1)')
+    parser.add_argument('--overload-seconds', type=float, default=None,
+                        help='length of the overload run (default 60; quick 3)')
+    parser.add_argument('--overload-rate', type=float, default=30.0,
+                        help='camera rate of the overload run in Hz (default 30)')
+    parser.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda[:N]'")
+    parser.add_argument('--precision', default='auto',
+                        choices=('auto', 'fp32', 'fp16', 'bf16', 'int8'),
+                        help='precision of the model-alone, ROS, text-cache and overload '
+                             "runs (default auto: the node's default)")
+    parser.add_argument('--compare-precisions', default=None,
+                        help='our precisions in the transformers comparison (default '
+                             'fp32,bf16,int8 on CPU, fp32,fp16 on CUDA); transformers runs '
+                             'at each float one')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch threads here and in the node (default: torch default)')
+    parser.add_argument('--owl-preset', default=None, choices=('tiny', 'base32', 'base16'),
+                        help='size of the random OWL-ViT (default base32; quick tiny)')
+    parser.add_argument('--default-model', default=None,
+                        help='native model folder to measure as the default (default: the '
+                             'shipped model, or a random stand-in until it exists)')
+    parser.add_argument('--queries', default=DEFAULT_QUERIES,
+                        help=f'the command, phrases separated by commas (default '
+                             f'{DEFAULT_QUERIES!r})')
+    parser.add_argument('--threshold', type=float, default=0.1,
+                        help='score threshold of the transformers comparison (default 0.1)')
+    parser.add_argument('--width', type=int, default=640)
+    parser.add_argument('--height', type=int, default=480)
+    parser.add_argument('--dds', default='large-shm', choices=('large-shm', 'default'),
+                        help='Fast DDS transport: large-shm (default) gives shared memory a '
+                             "16 MB segment so 640x480 frames fit; default keeps Fast DDS's "
+                             '512 KB, with which most best-effort frames are lost')
+    parser.add_argument('--cache-dir', default=None,
+                        help='where built benchmark models are kept (default '
+                             '~/.cache/vlm_perception/bench)')
+
+
+def settings_from(args):
+    """Resolve the options (quick defaults, device) into the settings dict the report keeps."""
+    from vlm_perception.model.detector import resolve_device
+    from vlm_perception.params import defaults
+
+    from .models import default_cache_dir
+
+    device = resolve_device(args.device)
+    node = defaults()
+    compare = args.compare_precisions or ','.join(
+        CUDA_COMPARE_PRECISIONS if device.type == 'cuda' else CPU_COMPARE_PRECISIONS)
+    settings = {
+        'quick': bool(args.quick),
+        'sections': _names(args.only, SECTIONS, '--only'),
+        'models': _names(args.models, MODELS, '--models'),
+        'repetitions': args.repetitions or (3 if args.quick else 10),
+        'warmup': args.warmup if args.warmup is not None else (1 if args.quick else 2),
+        'overload_seconds': args.overload_seconds or (3.0 if args.quick else 60.0),
+        'overload_rate_hz': args.overload_rate,
+        'device': str(device),
+        'precision': args.precision,
+        'compare_precisions': _names(compare, ('fp32', 'fp16', 'bf16', 'int8'),
+                                     '--compare-precisions'),
+        'threads': args.threads,
+        'owl_preset': args.owl_preset or ('tiny' if args.quick else 'base32'),
+        'default_model': args.default_model,
+        'queries': [query.strip() for query in args.queries.split(',') if query.strip()],
+        'command': args.queries,
+        'transformers_threshold': args.threshold,
+        'width': args.width,
+        'height': args.height,
+        'cache_dir': args.cache_dir or default_cache_dir(),
+        'dds': args.dds,
+        'node_parameters': {name: node[name] for name in
+                            ('score_threshold', 'nms_iou', 'max_detections',
+                             'image_reliability', 'image_queue_depth', 'text_cache_size')},
+    }
+    if settings['repetitions'] < 1 or settings['warmup'] < 0 or settings['overload_seconds'] <= 0:
+        raise ValueError('--repetitions must be >= 1, --warmup >= 0, --overload-seconds > 0')
+    if 'fp32' not in settings['compare_precisions']:
+        raise ValueError('--compare-precisions must include fp32 (the like-for-like comparison)')
+    return settings
+
+
+def say(text):
+    """Progress on stderr (the table goes to stdout)."""
+    print(f'[bench] {text}', file=sys.stderr, flush=True)
+
+
+def run(args):
+    """Run the benchmark; print the table, write the JSON; return the exit code."""
+    try:
+        settings = settings_from(args)
+    except ValueError as error:
+        print(f'vlm-perception bench: error: {error}', file=sys.stderr)
+        return 2
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')  # random models only: never the hub
+    logging.getLogger('vlm_perception.model').setLevel(logging.WARNING)
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    import torch
+    if settings['threads']:
+        torch.set_num_threads(settings['threads'])
+
+    from .graph import transport_settings
+    from .measure import measure_model
+    from .models import default_model, owl_model
+    from .report import busy_processes, describe_machine, table, targets
+
+    report = {'machine': describe_machine(settings['device']), 'settings': settings}
+    report['busy_processes'] = busy_processes()
+    with tempfile.TemporaryDirectory(prefix='vlm_bench_') as workdir:
+        transport_env, settings['transport'] = transport_settings(
+            workdir, large_shm=settings['dds'] == 'large-shm')
+        models = []
+        if 'default' in settings['models']:
+            models.append(default_model(workdir, settings['default_model'],
+                                        tiny=settings['quick']))
+        if 'owl' in settings['models']:
+            say(f'preparing the random OWL-ViT ({settings["owl_preset"]}) in '
+                f'{settings["cache_dir"]}')
+            models.append(owl_model(settings['owl_preset'], settings['cache_dir'], workdir))
+        report['models'] = {}
+        for model in models:
+            report['models'][model.key] = measure_model(model, settings, workdir, say,
+                                                        transport_env)
+    report['busy_processes_after'] = busy_processes()
+    report.update(headline(report, settings))
+    report['targets'] = targets(report)
+    print(table(report))
+    if args.json:
+        with open(args.json, 'w', encoding='utf-8') as stream:
+            json.dump(report, stream, indent=2)
+            stream.write('\n')
+        say(f'wrote {args.json}')
+    return 0
+
+
+def headline(report, settings):
+    """Return the top-level numbers, from the OWL-ViT model (or the one model measured)."""
+    models = report['models']
+    key = next((key for key in models if key.startswith('owlvit')), next(iter(models), None))
+    entry = models.get(key, {})
+    ros = entry.get('ros') or {}
+    comparison = entry.get('transformers') or {}
+    overload = entry.get('overload') or {}
+    best = comparison.get('best') or {}
+    return {
+        'headline_model': key,
+        'ros_over_model': ros.get('over_forward'),
+        'speedup_vs_transformers': comparison.get('speedups', {}).get(
+            'ours_fp32 vs transformers_fp32'),
+        'text_cache_speedup': (entry.get('text_cache') or {}).get('speedup'),
+        'overload_latency_p95_over_period': overload.get('latency_p95_over_period'),
+        'overload_rss_growth_mb': overload.get('rss_growth_mb'),
+        'speedup_vs_transformers_best': best.get('speedup'),
+        'speedup_vs_transformers_best_label': best.get('label'),
+        'speedup_vs_transformers_pipeline': comparison.get('speedups', {}).get(
+            'ours_fp32 vs transformers_pipeline_fp32'),
+        'speedup_vs_transformers_pipeline_label':
+            'ours fp32 vs pipeline("zero-shot-object-detection") fp32',
+    }

@@ -1,0 +1,111 @@
+# Copyright 2026 The vlm_perception Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+The benchmark's camera: a process of its own that publishes one fixed frame on request.
+
+    python -m vlm_perception.bench.camera --topic /vlm_bench/image --width 640 --height 480
+
+It reads one command per line on stdin and answers on stdout:
+
+* ``one``: publish one frame now; answers ``sent STAMP_NS``;
+* ``stream RATE SECONDS``: publish RATE frames a second for SECONDS; answers
+  ``streamed COUNT ELAPSED_S STAMP_FIRST_NS``;
+* ``quit``: end.
+
+It prints ``ready`` once a subscriber has matched. Every frame is stamped with the
+system clock just before it is published, so a receiver on this machine measures
+end-to-end latency as its receive time minus the stamp. The frame is a synthetic
+tabletop scene (:func:`bench_frame`), the same one the benchmark process uses for
+the model-alone runs, packed once as ``bgr8``; only the stamp changes per frame.
+"""
+
+import argparse
+import sys
+import time
+
+ENCODING = 'bgr8'
+
+
+def bench_frame(width, height, seed=0):
+    """Return the benchmark's (height, width, 3) uint8 RGB scene, the same for a seed."""
+    from vlm_perception.world import SceneGenerator
+
+    return SceneGenerator(seed=seed, sizes=((width, height),), split='eval').generate().image
+
+
+def _set_stamp(msg, stamp_ns):
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+
+
+def _stream(publisher, msg, rate, seconds):
+    """Publish at ``rate`` Hz for ``seconds``; a late tick is skipped, never bunched."""
+    period = 1.0 / rate
+    start = time.monotonic()
+    tick, count, first_stamp = start, 0, None
+    while tick < start + seconds:
+        delay = tick - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        stamp_ns = time.time_ns()
+        first_stamp = stamp_ns if first_stamp is None else first_stamp
+        _set_stamp(msg, stamp_ns)
+        publisher.publish(msg)
+        count += 1
+        tick += period
+        behind = time.monotonic() - tick
+        if behind > period:  # this process was starved: drop the missed ticks
+            tick += period * int(behind / period)
+    return count, time.monotonic() - start, first_stamp
+
+
+def main(argv=None):
+    """Serve commands from stdin until ``quit`` or end of input; return the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--topic', required=True)
+    parser.add_argument('--width', type=int, default=640)
+    parser.add_argument('--height', type=int, default=480)
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args(argv)
+
+    import rclpy
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from vlm_perception.conversion import array_to_image, encode_rgb
+
+    rclpy.init()
+    node = rclpy.create_node('vlm_bench_camera')
+    try:
+        publisher = node.create_publisher(Image, args.topic, qos_profile_sensor_data)
+        msg = array_to_image(encode_rgb(bench_frame(args.width, args.height, args.seed),
+                                        ENCODING), ENCODING)
+        msg.header.frame_id = 'bench_camera'
+        while publisher.get_subscription_count() == 0:
+            time.sleep(0.05)
+        print('ready', flush=True)
+        for line in sys.stdin:
+            words = line.split()
+            if not words:
+                continue
+            if words[0] == 'one':
+                stamp_ns = time.time_ns()
+                _set_stamp(msg, stamp_ns)
+                publisher.publish(msg)
+                print(f'sent {stamp_ns}', flush=True)
+            elif words[0] == 'stream':
+                count, elapsed, first = _stream(publisher, msg, float(words[1]), float(words[2]))
+                print(f'streamed {count} {elapsed:.6f} {first}', flush=True)
+            elif words[0] == 'quit':
+                break
+            else:
+                print(f'error unknown command {words[0]!r}', flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

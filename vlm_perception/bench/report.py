@@ -1,0 +1,220 @@
+# Copyright 2026 The vlm_perception Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+What the benchmark reports: the machine, the headline numbers with their targets, a table.
+
+The headline numbers (top-level JSON keys, named as the issue names them) come from
+the OWL-ViT-B/32-sized model; every model's detailed figures stay under 'models'.
+"""
+
+import os
+import platform
+import time
+
+# Top-level key -> (what it is, target as text, test of the value).
+TARGETS = {
+    'ros_over_model': ('end-to-end through ROS / model forward', '<= 1.10',
+                       lambda value: value <= 1.10),
+    'speedup_vs_transformers': ('transformers fp32 / ours fp32, same detections', '>= 1.5',
+                                lambda value: value >= 1.5),
+    'overload_latency_p95_over_period': ('overload latency p95 / model period', '<= 2.0',
+                                         lambda value: value <= 2.0),
+    'overload_rss_growth_mb': ('node resident memory growth over the overload run', '< 5',
+                               lambda value: value < 5.0),
+}
+CPU_FLAGS = ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8')
+
+
+def _cpu_info():
+    """Return (model name, flags) from /proc/cpuinfo (Linux), else the platform's name."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as stream:
+            for line in stream:
+                key, _, value = line.partition(':')
+                if key.strip() == 'model name':
+                    name = value.strip()
+                elif key.strip() == 'flags':
+                    flags = set(value.split())
+                if name and flags:
+                    break
+    except OSError:
+        pass
+    return name, flags
+
+
+def describe_machine(device):
+    """Return a JSON-ready description of the machine, the libraries and ``device``."""
+    import torch
+    import transformers
+
+    name, flags = _cpu_info()
+    device = torch.device(device)
+    memory = None
+    try:
+        memory = round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        pass
+    machine = {
+        'cpu': name,
+        'cpu_flags': [flag for flag in CPU_FLAGS if flag in flags],
+        'logical_cores': os.cpu_count(),
+        'usable_cores': len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+        else os.cpu_count(),
+        'memory_gib': memory,
+        'torch': torch.__version__,
+        'torch_threads': torch.get_num_threads(),
+        'torch_cpu_capability': torch.backends.cpu.get_cpu_capability(),
+        'transformers': transformers.__version__,
+        'python': platform.python_version(),
+        'rmw': os.environ.get('RMW_IMPLEMENTATION', 'default'),
+        'device': str(device),
+    }
+    if device.type == 'cuda':
+        machine['gpu'] = torch.cuda.get_device_name(device)
+    return machine
+
+
+def _cpu_ticks():
+    """Return {pid: (user + system ticks, command)} of every readable process."""
+    ticks = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/stat', encoding='ascii', errors='replace') as stream:
+                fields = stream.read().rpartition(')')[2].split()
+            with open(f'/proc/{entry}/cmdline', 'rb') as stream:
+                command = stream.read().replace(b'\0', b' ').decode(errors='replace').strip()
+        except OSError:
+            continue
+        ticks[int(entry)] = (int(fields[11]) + int(fields[12]), command)
+    return ticks
+
+
+def busy_processes(seconds=1.0, min_share=0.2):
+    """
+    Return the other processes using at least ``min_share`` of a core over ``seconds``.
+
+    Each as {'pid', 'cpu_share', 'command'} (command cut to 120 characters), busiest
+    first; empty where /proc is not readable. Timing results are only comparable
+    between runs on an otherwise idle machine, so the report says what else ran.
+    """
+    if not os.path.isdir('/proc'):
+        return []
+    hertz = os.sysconf('SC_CLK_TCK')
+    before = _cpu_ticks()
+    time.sleep(seconds)
+    after = _cpu_ticks()
+    busy = []
+    for pid, (ticks, command) in after.items():
+        if pid == os.getpid() or pid not in before:
+            continue
+        share = (ticks - before[pid][0]) / hertz / seconds
+        if share >= min_share:
+            busy.append({'pid': pid, 'cpu_share': round(share, 2), 'command': command[:120]})
+    return sorted(busy, key=lambda item: -item['cpu_share'])
+
+
+def targets(headline):
+    """Return {key: {'what', 'target', 'value', 'met'}} for the headline numbers."""
+    checked = {}
+    for key, (what, target, test) in TARGETS.items():
+        value = headline.get(key)
+        checked[key] = {'what': what, 'target': target, 'value': value,
+                        'met': None if value is None else bool(test(value))}
+    return checked
+
+
+def _ms(summary):
+    if not summary or summary.get('median_ms') is None:
+        return '-', '-', '-'
+    return (f'{summary["median_ms"]:.1f}', f'{summary["p95_ms"]:.1f}', str(summary['n']))
+
+
+def _number(value, digits=3):
+    return '-' if value is None else f'{value:.{digits}g}' if isinstance(value, float) \
+        else str(value)
+
+
+def table(report):
+    """Format the report as the plain-text table the command prints."""
+    machine, settings = report['machine'], report['settings']
+    lines = [
+        f'vlm-perception bench: {machine["cpu"]}, {machine["usable_cores"]} cores, '
+        f'torch {machine["torch"]} ({machine["torch_threads"]} threads), '
+        f'device {machine["device"]}, precision {settings["precision"]}',
+        f'{settings["repetitions"]} interleaved repetitions after {settings["warmup"]} '
+        f'warm-up; frame {settings["width"]}x{settings["height"]} bgr8; queries '
+        f'{settings["queries"]}',
+    ]
+    if report.get('busy_processes'):
+        lines.append('other busy processes: ' + '; '.join(
+            f'{p["command"][:60]} ({p["cpu_share"]:.0%})' for p in report['busy_processes']))
+    row = '{:<16} {:<44} {:>10} {:>10} {:>4}'
+    for key, entry in report['models'].items():
+        lines += ['', f'{key}: {entry["description"]}',
+                  row.format('model', 'measurement', 'median ms', 'p95 ms', 'n')]
+        for label, summary in _rows(entry):
+            lines.append(row.format(key, label, *_ms(summary)))
+        for label, value in _ratios(entry):
+            lines.append(f'{"":<16} {label:<44} {_number(value):>10}')
+    lines += ['', 'headline ({} model)'.format(report.get('headline_model')),
+              '{:<34} {:>10} {:>10}  {}'.format('number', 'value', 'target', 'met')]
+    for key, item in report['targets'].items():
+        met = '-' if item['met'] is None else ('yes' if item['met'] else 'NO')
+        lines.append(f'{key:<34} {_number(item["value"]):>10} {item["target"]:>10}  {met}')
+    lines.append(f'{"text_cache_speedup":<34} {_number(report.get("text_cache_speedup")):>10}')
+    for key in ('speedup_vs_transformers_best', 'speedup_vs_transformers_pipeline'):
+        if report.get(key) is not None:
+            lines.append(f'{key:<34} {_number(report[key]):>10}  '
+                         f'{report.get(key + "_label", "")}')
+    return '\n'.join(lines)
+
+
+def _rows(entry):
+    """(label, summary) rows of one model's timings."""
+    alone = entry.get('model_alone') or {}
+    for measure in ('infer', 'preprocess', 'text', 'forward', 'postprocess'):
+        if measure in alone:
+            yield f'model alone: {measure}', alone[measure]
+    ros = entry.get('ros') or {}
+    if ros:
+        yield 'through ROS: end to end', ros['end_to_end']
+        for stage, value in ros.get('node_stage_medians_ms', {}).items():
+            yield f'  node {stage} (median)', {'median_ms': value, 'p95_ms': value, 'n': '-'}
+        yield '  outside the node stages (median)', {
+            'median_ms': ros['outside_stages_ms'], 'p95_ms': ros['outside_stages_ms'], 'n': '-'}
+    for side, summary in (entry.get('transformers') or {}).get('frame', {}).items():
+        yield f'per frame: {side}', summary
+    cache = entry.get('text_cache') or {}
+    for side in ('cache_on', 'cache_off'):
+        if side in cache:
+            yield f'text {side.replace("_", " ")}: infer', cache[side]
+    overload = entry.get('overload') or {}
+    if overload:
+        yield (f'overload {overload["rate_hz_asked"]:g} Hz, {overload["seconds"]:.0f} s: '
+               'latency'), overload['latency']
+
+
+def _ratios(entry):
+    """(label, value) lines of one model's ratios and counts."""
+    ros = entry.get('ros') or {}
+    if ros:
+        yield 'ROS end to end / model forward', ros.get('over_forward')
+        yield 'ROS end to end / model infer', ros.get('over_infer')
+    comparison = entry.get('transformers') or {}
+    for label, value in comparison.get('speedups', {}).items():
+        yield f'speed-up {label}', value
+    for label, found in comparison.get('agreement', {}).items():
+        yield (f'{label}: matched {found["matched"]}/{found["theirs"]}, '
+               f'same'), found['same_detections']
+    cache = entry.get('text_cache') or {}
+    if cache:
+        yield 'text cache speed-up (off / on)', cache.get('speedup')
+    overload = entry.get('overload') or {}
+    if overload:
+        for key in ('input_rate_hz', 'output_rate_hz', 'latency_p95_over_period',
+                    'frames_sent', 'node_frames_dropped', 'frames_lost_before_node',
+                    'rss_start_mb', 'rss_end_mb', 'rss_growth_mb'):
+            yield f'overload {key}', overload.get(key)
