@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The life of a node process: init, construct, spin, and a clean, quiet shutdown."""
 
+import signal
+
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
@@ -30,6 +32,9 @@ def run_node(node_class, name, args=None, startup_errors=(StartupError,)):
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # A second Ctrl-C (pressed twice, or signalled to the process group and forwarded
+        # by a non-interactive `ros2 launch`) must not interrupt the cleanup with a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
