@@ -44,7 +44,8 @@ def test_compare_detections_matches_by_label_box_and_score():
     theirs = detections([[100.4, 100, 200, 150.2], [10, 10, 50, 50]], [0.502, 0.9], [1, 0])
     found = compare_detections(ours, theirs, 640, 480, threshold=0.1)
     assert found['same_detections'] and found['matched'] == 2
-    assert found['max_box_error_px'] == pytest.approx(0.4, abs=1e-4)
+    assert found['box_error_px']['max'] == pytest.approx(0.4, abs=1e-3)
+    assert found['label_changes'] == 0
 
     moved = detections([[10, 10, 50, 50], [103, 100, 200, 150]], [0.9, 0.5], [0, 1])
     found = compare_detections(ours, moved, 640, 480, threshold=0.1)
@@ -52,7 +53,11 @@ def test_compare_detections_matches_by_label_box_and_score():
     assert found['theirs_not_in_ours'] == found['ours_not_in_theirs'] == 1
 
     relabelled = detections([[10, 10, 50, 50], [100, 100, 200, 150]], [0.9, 0.5], [0, 2])
-    assert not compare_detections(ours, relabelled, 640, 480, 0.1)['same_detections']
+    found = compare_detections(ours, relabelled, 640, 480, 0.1)
+    assert not found['same_detections'] and found['label_changes'] == 1
+    # Pairing within labels (as for the pipeline) finds no partner for it instead.
+    found = compare_detections(ours, relabelled, 640, 480, 0.1, match_labels=True)
+    assert found['theirs_not_in_ours'] == 1 and found['label_changes'] == 0
 
 
 def test_compare_detections_clips_theirs_and_forgives_borderline_scores():

@@ -55,51 +55,78 @@ def text_cache_sides(detector, image, queries, channel_order):
     return {'cache_on': cache_on, 'cache_off': cache_off}
 
 
+def _spread(values, digits):
+    """Return {'median', 'p95', 'max'} of ``values`` rounded, or None when empty."""
+    if not values:
+        return None
+    median, p95 = np.percentile(values, [50, 95])
+    return {'median': round(float(median), digits), 'p95': round(float(p95), digits),
+            'max': round(float(max(values)), digits)}
+
+
+def _clipped(boxes, width, height):
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4).copy()
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
+    return boxes
+
+
 def compare_detections(ours, theirs, width, height, threshold, box_tolerance=BOX_TOLERANCE_PX,
-                       score_tolerance=SCORE_TOLERANCE):
+                       score_tolerance=SCORE_TOLERANCE, match_labels=False):
     """
-    Match two sets of detections of one image, by label, box and score.
+    Pair two sets of detections of one image and say how far apart they are.
 
     ours, theirs: (boxes (N, 4) xyxy pixels, scores (N,), labels (N,) int query index).
-    Boxes of ``theirs`` are clipped to the image first (ours are). A detection of one
-    side matches an unmatched one of the other with the same label whose box is
-    nearest (largest coordinate difference) when both differences are within the
-    tolerances. Detections scoring within ``score_tolerance`` of ``threshold`` may be
-    missing from the other side (a rounding difference decides them). Returns counts,
-    the largest box and score differences of matched pairs, and 'same_detections'.
+    Boxes are clipped to the image first (ours are, the pipeline's are not). Each of
+    ``theirs``, best score first, is paired with the nearest unpaired one of ours
+    (largest coordinate difference): of the same label when ``match_labels`` (the
+    pipeline lists one patch under several labels), else of any label, so a patch whose
+    best query changed shows as a label change. A pair *matches* when the labels agree
+    and the box and score differences are within the tolerances; detections scoring
+    within ``score_tolerance`` of ``threshold`` may go without a match (a rounding
+    difference decides them). Returns the counts, 'same_detections' (everything else
+    matched) and, over all pairs, the spread of box differences in pixels and of score
+    differences ({'median', 'p95', 'max'}) and the number of label changes.
     """
     our_boxes, our_scores, our_labels = (np.asarray(part) for part in ours)
     their_boxes, their_scores, their_labels = (np.asarray(part) for part in theirs)
-    their_boxes = np.asarray(their_boxes, np.float64).reshape(-1, 4).copy()
-    their_boxes[:, 0::2] = their_boxes[:, 0::2].clip(0, width)
-    their_boxes[:, 1::2] = their_boxes[:, 1::2].clip(0, height)
-    our_boxes = np.asarray(our_boxes, np.float64).reshape(-1, 4)
-    unmatched = np.ones(len(our_scores), dtype=bool)
-    box_errors, score_errors, missing = [], [], 0
+    their_boxes, our_boxes = (_clipped(boxes, width, height) for boxes in (their_boxes,
+                                                                           our_boxes))
+    paired = np.zeros(len(our_scores), dtype=bool)
+    matched = np.zeros(len(our_scores), dtype=bool)
+    box_errors, score_errors, label_changes, missing = [], [], 0, 0
 
     def borderline(score):
         return abs(float(score) - threshold) <= score_tolerance
 
     for index in np.argsort(-np.asarray(their_scores, np.float64)):
-        candidates = np.flatnonzero(unmatched & (our_labels == their_labels[index]))
-        if candidates.size:
-            distance = np.abs(our_boxes[candidates] - their_boxes[index]).max(axis=1)
-            best = candidates[int(np.argmin(distance))]
-            score_error = abs(float(our_scores[best]) - float(their_scores[index]))
-            if distance.min() <= box_tolerance and score_error <= score_tolerance:
-                unmatched[best] = False
-                box_errors.append(float(distance.min()))
-                score_errors.append(score_error)
-                continue
-        missing += not borderline(their_scores[index])
-    extra = sum(not borderline(score) for score in np.asarray(our_scores)[unmatched])
+        free = ~paired
+        if match_labels:
+            free &= our_labels == their_labels[index]
+        candidates = np.flatnonzero(free)
+        if candidates.size == 0:
+            missing += not borderline(their_scores[index])
+            continue
+        distance = np.abs(our_boxes[candidates] - their_boxes[index]).max(axis=1)
+        best = candidates[int(np.argmin(distance))]
+        paired[best] = True
+        box_errors.append(float(distance.min()))
+        score_errors.append(abs(float(our_scores[best]) - float(their_scores[index])))
+        same_label = our_labels[best] == their_labels[index]
+        label_changes += not same_label
+        if same_label and box_errors[-1] <= box_tolerance \
+                and score_errors[-1] <= score_tolerance:
+            matched[best] = True
+        else:
+            missing += not borderline(their_scores[index])
+    extra = sum(not borderline(score) for score in np.asarray(our_scores)[~matched])
     return {
         'ours': int(len(our_scores)), 'theirs': int(len(their_scores)),
-        'matched': len(box_errors), 'theirs_not_in_ours': int(missing),
-        'ours_not_in_theirs': int(extra),
-        'max_box_error_px': round(max(box_errors), 4) if box_errors else None,
-        'max_score_error': round(max(score_errors), 5) if score_errors else None,
-        'same_detections': missing == 0 and extra == 0,
+        'matched': int(matched.sum()), 'theirs_not_in_ours': int(missing),
+        'ours_not_in_theirs': int(extra), 'same_detections': missing == 0 and extra == 0,
+        'tolerance': {'box_px': box_tolerance, 'score': score_tolerance},
+        'box_error_px': _spread(box_errors, 3), 'score_error': _spread(score_errors, 5),
+        'label_changes': int(label_changes),
     }
 
 
@@ -216,9 +243,10 @@ class TransformersComparison:
         Compare the last detections of each side; returns {comparison: compare_detections}.
 
         'ours_P vs transformers_fp32' for every precision P, 'ours_P vs transformers_P'
-        where transformers ran at P, and 'ours_fp32 vs pipeline' (the pipeline scores
-        each query on its own, so it also lists patches for their second-best query:
-        there 'ours_not_in_theirs' 0 is what counts).
+        where transformers ran at P, and 'ours_fp32 vs transformers_pipeline_fp32'.
+        The pipeline scores each query on its own, so it also lists patches under their
+        other queries; there each of ours is paired with the nearest pipeline box of its
+        label, and 'ours_not_in_theirs' 0 is what counts.
         """
         size = (self.width, self.height, self.threshold)
         found = {}
@@ -233,7 +261,13 @@ class TransformersComparison:
                 found[f'ours_{precision} vs transformers_{precision}'] = compare_detections(
                     ours, same, *size)
         if 'ours_fp32' in self.last:
-            found['ours_fp32 vs transformers_pipeline_fp32'] = compare_detections(
-                self.last['ours_fp32'], self.last['transformers_pipeline_fp32'], *size,
-                box_tolerance=PIPELINE_BOX_TOLERANCE_PX)
+            # Seen from ours: the pipeline as 'ours' and ours as 'theirs', then swapped back.
+            pipeline = compare_detections(
+                self.last['transformers_pipeline_fp32'], self.last['ours_fp32'], *size,
+                box_tolerance=PIPELINE_BOX_TOLERANCE_PX, match_labels=True)
+            swap = {'ours': 'theirs', 'theirs': 'ours',
+                    'theirs_not_in_ours': 'ours_not_in_theirs',
+                    'ours_not_in_theirs': 'theirs_not_in_ours'}
+            found['ours_fp32 vs transformers_pipeline_fp32'] = {
+                swap.get(key, key): value for key, value in pipeline.items()}
         return found

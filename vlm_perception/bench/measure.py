@@ -12,6 +12,7 @@ import numpy as np
 
 from .graph import BenchGraph
 from .inprocess import model_alone_side, text_cache_sides, TransformersComparison
+from .report import agreement_line
 from .stats import interleave, ratio, summarise, summarise_all
 
 
@@ -168,9 +169,7 @@ def _against_transformers(model, rgb, settings, progress):
         'best': {
             'precision': fastest,
             'speedup': speedups[f'ours_{fastest} vs transformers_fp32'],
-            'label': f'ours {fastest} vs transformers fp32: {found["matched"]} of '
-                     f'{found["theirs"]} detections matched (box within 1 px, score within '
-                     f'0.01), same detections: {found["same_detections"]}',
+            'label': agreement_line(f'ours {fastest} vs transformers fp32', found),
         },
     }
 

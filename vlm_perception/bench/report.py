@@ -126,6 +126,18 @@ def targets(headline):
     return checked
 
 
+def agreement_line(what, found):
+    """Say in one line how far two sides' detections are apart (see compare_detections)."""
+    if found['box_error_px'] is None:
+        return f'{what}: no detections to compare'
+    return (f'{what}: {found["ours"]} / {found["theirs"]} detections, {found["matched"]} '
+            f'matched within {found["tolerance"]["box_px"]:g} px and '
+            f'{found["tolerance"]["score"]:g}; paired boxes '
+            f'within {found["box_error_px"]["max"]:.2f} px (p95 '
+            f'{found["box_error_px"]["p95"]:.2f}), scores within '
+            f'{found["score_error"]["max"]:.3f}, {found["label_changes"]} best-query changes')
+
+
 def _ms(summary):
     if not summary or summary.get('median_ms') is None:
         return '-', '-', '-'
@@ -159,6 +171,8 @@ def table(report):
             lines.append(row.format(key, label, *_ms(summary)))
         for label, value in _ratios(entry):
             lines.append(f'{"":<16} {label:<44} {_number(value):>10}')
+        for label, found in (entry.get('transformers') or {}).get('agreement', {}).items():
+            lines.append(f'{"":<16} {agreement_line(label, found)}')
     lines += ['', 'headline ({} model)'.format(report.get('headline_model')),
               '{:<34} {:>10} {:>10}  {}'.format('number', 'value', 'target', 'met')]
     for key, item in report['targets'].items():
@@ -206,9 +220,6 @@ def _ratios(entry):
     comparison = entry.get('transformers') or {}
     for label, value in comparison.get('speedups', {}).items():
         yield f'speed-up {label}', value
-    for label, found in comparison.get('agreement', {}).items():
-        yield (f'{label}: matched {found["matched"]}/{found["theirs"]}, '
-               f'same'), found['same_detections']
     cache = entry.get('text_cache') or {}
     if cache:
         yield 'text cache speed-up (off / on)', cache.get('speedup')
