@@ -387,7 +387,7 @@ class BenchGraph:
         """Return the process id of the node under test."""
         return self.node.process.pid
 
-    def round_trip(self, timeout, retries=3):
+    def round_trip(self, timeout, retries=10):
         """
         Send one frame and wait for its result; return {'end_to_end': seconds, 'lost': n}.
 
@@ -407,7 +407,9 @@ class BenchGraph:
                 return {'end_to_end': (match[0] - stamp) * 1e-9, 'lost': float(lost)}
             if not self.node.alive():
                 raise GraphError(f'vlm_perception_node ended:\n{self.node.tail()}')
-        raise GraphError(f'no result for {retries + 1} frames in a row:\n{self.node.tail()}')
+        raise GraphError(f'no result for {retries + 1} frames in a row: frames are lost on the '
+                         f'way (with Fast DDS, a 512 KB shared-memory segment loses frames '
+                         f'larger than that; see --dds). The node said:\n{self.node.tail()}')
 
     def stage_medians_ms(self):
         """Return the node's own per-stage medians (ms) from a fresh /diagnostics message."""

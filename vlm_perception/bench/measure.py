@@ -100,7 +100,8 @@ def measure_model(model, settings, workdir, say, transport_env=None):
 
 def _through_ros(graph, alone, repetitions, warmup, progress):
     """Model alone and ROS round trips, interleaved; the node's stage breakdown."""
-    timeout = max(30.0, 20.0 * alone()['infer'])
+    # Long enough for a slow frame; short, since a lost frame costs this much.
+    timeout = max(5.0, 10.0 * alone()['infer'])
     samples = interleave({'model': alone, 'ros': lambda: graph.round_trip(timeout)},
                          repetitions, warmup, progress)
     stages, values = graph.stage_medians_ms()
