@@ -234,7 +234,7 @@ def test_diagnostics_report_rates_latency_and_model(feed, client):
 
     def latest_values():
         statuses = [s for array in diagnostics for s in array.status
-                    if s.name.startswith('vlm_perception')]
+                    if s.name.startswith('/vlm_perception: ')]
         return {kv.key: kv.value for kv in statuses[-1].values} if statuses else None
 
     values = client.spin_until(latest_values, timeout=10)

@@ -15,7 +15,9 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.logging import LoggingSeverity
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -88,8 +90,11 @@ class VlmPerceptionNode(Node):
             String, 'command_text', self.on_command,
             QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         self.add_on_set_parameters_callback(self.on_set_parameters)
-        self.create_timer(self.config['diagnostics_period'], self.publish_diagnostics)
-        self.create_timer(0.2, self.check_inputs)
+        # On the steady clock: with use_sim_time and no /clock yet, these matter most.
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(self.config['diagnostics_period'], self.publish_diagnostics,
+                          clock=steady)
+        self.create_timer(0.2, self.check_inputs, clock=steady)
 
         self.worker = threading.Thread(target=self.run_worker, name='vlm_inference', daemon=True)
         self.worker.start()
@@ -233,6 +238,12 @@ class VlmPerceptionNode(Node):
             window.add(durations.get(stage, 0.0))
         self.latency.add(published - received)
         self.output_rate.tick(published)
+        if self.get_logger().is_enabled_for(LoggingSeverity.DEBUG):
+            found = ', '.join(f'{label} {score:.2f}'
+                              for label, score in zip(result.labels, result.scores))
+            self.get_logger().debug(
+                f'frame {stamp_seconds(msg.header.stamp):.3f}: [{found}], '
+                f'{(published - received) * 1e3:.1f} ms from arrival to publish')
 
     # Monitoring.
 
@@ -270,7 +281,8 @@ class VlmPerceptionNode(Node):
         elif self.pairing.command is None:
             message = 'idle: no command'
         status = DiagnosticStatus(
-            level=level, name=f'{self.get_name()}: vision-language perception',
+            level=level,
+            name=f'{self.get_fully_qualified_name()}: vision-language perception',
             message=message, hardware_id=str(self.detector.device),
             values=[KeyValue(key=key, value=value) for key, value in values.items()])
         self.diagnostics_publisher.publish(

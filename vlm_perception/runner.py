@@ -3,8 +3,10 @@
 """The life of a node process: init, construct, spin, and a clean, quiet shutdown."""
 
 import signal
+import sys
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError  # rclpy exports it nowhere public
 from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 
@@ -21,7 +23,11 @@ def run_node(node_class, name, args=None, startup_errors=(StartupError,)):
     process with one FATAL log line and code 1; Ctrl-C at any time ends it with 0
     and no traceback.
     """
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except RCLError as error:  # e.g. malformed --ros-args
+        print(f'[FATAL] [{name}]: {str(error).strip().splitlines()[0]}', file=sys.stderr)
+        return 2
     node = None
     try:
         node = node_class()
