@@ -230,20 +230,21 @@ def test_long_and_non_ascii_commands_are_answered(feed, latest_node):
 def test_diagnostics_report_rates_latency_and_model(feed, client):
     diagnostics = client.collect(DiagnosticArray, '/diagnostics')
     feed.command('red circle')
-    assert feed.answer_to(make_image(48, 32)) is not None
+    for _ in range(2):  # the second frame finds 'red circle' in the text cache
+        assert feed.answer_to(make_image(48, 32)) is not None
 
-    def latest_values():
+    def values_after_a_cache_hit():
         statuses = [s for array in diagnostics for s in array.status
                     if s.name.startswith('/vlm_perception: ')]
-        return {kv.key: kv.value for kv in statuses[-1].values} if statuses else None
+        values = {kv.key: kv.value for kv in statuses[-1].values} if statuses else {}
+        return values if int(values.get('text_cache_hits', 0)) > 0 else None
 
-    values = client.spin_until(latest_values, timeout=10)
-    assert values, 'no diagnostics from the node'
+    values = client.spin_until(values_after_a_cache_hit, timeout=10)
+    assert values, 'no diagnostics from the node, or no text-cache hit in them'
     for key in ('input_rate_hz', 'output_rate_hz', 'latency_median_ms', 'latency_p95_ms',
-                'frames_dropped', 'device', 'model', 'text_cache_hits', 'forward_median_ms'):
+                'frames_dropped', 'device', 'model', 'text_cache_misses', 'forward_median_ms'):
         assert key in values, key
     assert values['device'] == 'cpu'
-    assert int(values['text_cache_hits']) > 0  # 'red circle' was asked many times
     assert float(values['latency_median_ms']) > 0
 
 
