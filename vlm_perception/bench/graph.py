@@ -260,7 +260,8 @@ class _Listener:
 
     def _on_diagnostics(self, msg):
         for status in msg.status:
-            if status.name.startswith(NODE_NAME):
+            # '<node name, plain or fully qualified>: <what it is>'
+            if status.name.partition(':')[0].rsplit('/', 1)[-1] == NODE_NAME:
                 values = {item.key: item.value for item in status.values}
                 with self._changed:
                     self.diagnostics = (time.time_ns(), values)
