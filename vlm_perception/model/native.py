@@ -54,6 +54,7 @@ CONFIG_FILE = 'config.json'
 WEIGHTS_FILE = 'model.safetensors'
 MODEL_TYPE = 'vlm_perception'
 PATCH_EMBEDDINGS = ('linear', 'conv')
+INITIAL_LOGIT_SCALE = 10.0
 
 
 @dataclass
@@ -287,7 +288,12 @@ class VLMForDetection(nn.Module):
         """Initialise: truncated normal 0.02 weights, zero biases, heads at a sane start."""
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Conv2d)):
-                nn.init.trunc_normal_(module.weight, std=0.02)
+                if isinstance(module, nn.Conv2d):
+                    # He init: at std 0.02 the conv stem shrinks the image ~10x per layer, so
+                    # tokens start as almost pure position and the stem barely learns.
+                    nn.init.kaiming_normal_(module.weight, nonlinearity='relu')
+                else:
+                    nn.init.trunc_normal_(module.weight, std=0.02)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Embedding):
@@ -296,8 +302,11 @@ class VLMForDetection(nn.Module):
                           self.modality_embed):
             nn.init.trunc_normal_(parameter, std=0.02)
         # Boxes start as the patch's own box; scores start at a low prior (focal-loss style).
+        # The logit scale starts at 10 (CLIP-like): at 1, logits span only cos in [-1, 1],
+        # queries barely differ, and training from scratch learns objectness but not text.
         nn.init.zeros_(self.box_head[-1].weight)
-        nn.init.constant_(self.logit_shift.bias, math.log(0.01 / 0.99))
+        nn.init.constant_(self.logit_scale.bias, INITIAL_LOGIT_SCALE - 1.0)  # elu(x) + 1 = 10
+        nn.init.constant_(self.logit_shift.bias, math.log(0.01 / 0.99) / INITIAL_LOGIT_SCALE)
 
     @property
     def device(self):
