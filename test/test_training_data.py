@@ -7,7 +7,7 @@ import torch
 from vlm_perception.model import VLMConfig, VLMForDetection
 from vlm_perception.training.data import (batch_stream, BatchMaker, collate, sample_queries,
                                           world_targets)
-from vlm_perception.world import HELD_OUT_PAIRS, parse_phrase, SceneObject
+from vlm_perception.world import COLOURS, HELD_OUT_PAIRS, parse_phrase, SceneObject, SHAPES
 from vlm_perception.world.vocabulary import all_pairs
 
 SIZES = [[320, 240], [424, 240]]
@@ -57,6 +57,13 @@ def test_collate_builds_targets_that_match_the_scenes():
             expected = item.scene.referred(phrase)
             got = torch.nonzero(batch.refers[b, q]).flatten().tolist()
             assert got == expected
+            colour, shape = batch.phrase_labels[batch.query_index[b, q]].tolist()
+            target = parse_phrase(phrase)
+            assert colour == (list(COLOURS).index(target.colour) if target.colour else 8)
+            assert shape == (SHAPES.index(target.shape) if target.shape else 5)
+        for n, obj in enumerate(item.scene.objects):
+            assert batch.object_labels[b, n].tolist() == [list(COLOURS).index(obj.colour),
+                                                          SHAPES.index(obj.shape)]
         count = len(item.scene.objects)
         assert batch.box_mask[b].sum() == count
         boxes = batch.boxes[b, :count]

@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """The detection loss: centre-sampling assignment, focal loss, GIoU and the total."""
 
+import math
 from types import SimpleNamespace
 
 import pytest
 import torch
-from vlm_perception.training.loss import (assign_patches, detection_loss, generalized_iou,
-                                          patch_centres, sigmoid_focal_loss)
+from vlm_perception.training.loss import (assign_patches, AuxiliaryHeads, detection_loss,
+                                          generalized_iou, patch_centres, query_auc,
+                                          sigmoid_focal_loss)
 
 
 def test_patch_centres_are_row_major():
@@ -89,3 +91,34 @@ def test_gradients_reach_scores_and_boxes():
     loss.backward()
     assert logits.grad[0, :, :2].abs().sum() > 0 and logits.grad[0, :, 2].abs().sum() == 0
     assert boxes.grad[0, 0].abs().sum() > 0 and boxes.grad[0, 1:].abs().sum() == 0
+
+
+def test_query_auc_counts_correctly_ordered_pairs():
+    targets = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    mask = torch.ones(4, dtype=torch.bool)
+    assert query_auc(torch.tensor([0.9, 0.1, 0.8, 0.2]), targets, mask) == pytest.approx(1.0)
+    assert query_auc(torch.tensor([0.9, 0.85, 0.1, 0.2]), targets, mask) == pytest.approx(0.5)
+    assert math.isnan(query_auc(torch.tensor([0.9, 0.1]), torch.ones(2), mask[:2]))
+
+
+def test_auxiliary_probes_learn_patch_and_phrase_labels():
+    torch.manual_seed(0)
+    batch = _batch()
+    # Object 0 is colour 2, shape 4; phrases: 'red circle'-like (0, 0) and shape-only (8, 1).
+    batch.object_labels = torch.tensor([[[2, 4]]])
+    batch.phrase_labels = torch.tensor([[0, 0], [8, 1]])
+    heads = AuxiliaryHeads(patch_dim=6, text_dim=5, num_colours=8, num_shapes=5)
+    patches = torch.randn(1, 4, 6)
+    text = torch.randn(2, 5)
+    optimizer = torch.optim.SGD(heads.parameters(), lr=0.5)
+    first = float(sum(heads(patches, text, (2, 2), batch)).detach())
+    for _ in range(100):
+        optimizer.zero_grad()
+        loss = sum(heads(patches, text, (2, 2), batch))
+        loss.backward()
+        optimizer.step()
+    assert float(loss.detach()) < first / 5
+    with torch.no_grad():
+        assert heads.patch_colour(patches[0, 0]).argmax() == 2      # the object's patch
+        assert heads.patch_shape(patches[0, 3]).argmax() == 5       # background
+        assert heads.text_colour(text[1]).argmax() == 8             # colour not named

@@ -48,7 +48,8 @@ def test_a_few_steps_train_save_and_load_through_load_model(tmp_path):
     tiny = VLMConfig.tiny().to_dict()
     model = {key: tiny[key] for key in DEFAULT_RECIPE.model}
     recipe = Recipe(seed=3, steps=3, batch_size=2, warmup_steps=1, queries_per_image=8,
-                    sizes=[[96, 64]], model=model)
+                    sizes=[[96, 64]], model=model, calibration_scenes=3,
+                    loss={**DEFAULT_RECIPE.loss, 'auxiliary': 1.0})
     lines = []
     out = str(tmp_path / 'model')
     summary = train_module.train(recipe, out, log_every=1, log=lines.append)
@@ -56,5 +57,7 @@ def test_a_few_steps_train_save_and_load_through_load_model(tmp_path):
     with open(os.path.join(out, train_module.TRAINING_FILE)) as stream:
         assert json.load(stream)['recipe']['seed'] == 3
     detector = load_model(out, device='cpu')
+    assert detector.score_threshold == summary['calibration']['score_threshold']
+    assert 0.05 <= detector.score_threshold <= 0.95
     result = detector.infer(np.zeros((64, 96, 3), np.uint8), ['red circle', 'something blue'])
     assert result.text_features.shape[0] == 2

@@ -30,7 +30,10 @@ class TrainingBatch:
     strings; query_index (B, Q) int64 index into phrases; query_mask (B, Q)
     bool, True = real query; boxes (B, N, 4) cx, cy, w, h normalised to the
     model input; box_mask (B, N) bool; refers (B, Q, N) bool: query q means
-    object n. ``scenes`` keeps the source scenes (for inspection).
+    object n; object_labels (B, N, 2) int64: each object's colour and shape
+    index in COLOURS and SHAPES; phrase_labels (U, 2) int64: the colour and
+    shape each phrase names, len(COLOURS) / len(SHAPES) for none. Tensors are
+    on the model's device; ``scenes`` keeps the source scenes (for inspection).
     """
 
     pixel_values: torch.Tensor
@@ -40,6 +43,8 @@ class TrainingBatch:
     boxes: torch.Tensor
     box_mask: torch.Tensor
     refers: torch.Tensor
+    object_labels: torch.Tensor
+    phrase_labels: torch.Tensor
     scenes: list
 
 
@@ -136,20 +141,34 @@ def collate(model, asked):
     boxes = torch.zeros(batch, num_objects, 4)
     box_mask = torch.zeros(batch, num_objects, dtype=torch.bool)
     refers = torch.zeros(batch, num_queries, num_objects, dtype=torch.bool)
+    object_labels = torch.zeros(batch, num_objects, 2, dtype=torch.int64)
+    phrase_labels = {}
     for b, item in enumerate(asked):
         objects = item.scene.objects
         if objects:
             boxes[b, :len(objects)] = geometry.boxes_to_input([obj.box for obj in objects])
             box_mask[b, :len(objects)] = True
+            object_labels[b, :len(objects)] = torch.tensor(
+                [_label_pair(obj.colour, obj.shape) for obj in objects])
         for q, (target, phrase) in enumerate(zip(item.targets, item.phrases)):
             query_index[b, q] = phrase_ids.setdefault(phrase, len(phrase_ids))
+            phrase_labels[phrase] = _label_pair(target.colour, target.shape)
             query_mask[b, q] = True
             for n, obj in enumerate(objects):
                 refers[b, q, n] = target.matches(obj.colour, obj.shape)
     device = pixel_values.device
+    phrase_labels = torch.tensor([phrase_labels[p] for p in phrase_ids],
+                                 dtype=torch.int64).reshape(-1, 2)
     return TrainingBatch(pixel_values, list(phrase_ids), query_index.to(device),
                          query_mask.to(device), boxes.to(device), box_mask.to(device),
-                         refers.to(device), scenes)
+                         refers.to(device), object_labels.to(device), phrase_labels.to(device),
+                         scenes)
+
+
+def _label_pair(colour, shape):
+    """Return (colour index, shape index); len(COLOURS) / len(SHAPES) stand for 'not named'."""
+    return (list(COLOURS).index(colour) if colour else len(COLOURS),
+            SHAPES.index(shape) if shape else len(SHAPES))
 
 
 class _BatchNumbers(torch.utils.data.IterableDataset):

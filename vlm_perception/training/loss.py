@@ -17,6 +17,7 @@ duplicates.
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 import torch.nn.functional as F
 
 from vlm_perception.model.boxes import cxcywh_to_xyxy
@@ -32,6 +33,7 @@ class LossWeights:
     box_l1: float = 5.0
     box_giou: float = 2.0
     radius: float = 0.5
+    auxiliary: float = 0.0
 
 
 def patch_centres(grid, device=None):
@@ -85,6 +87,25 @@ def sigmoid_focal_loss(logits, targets, alpha=0.25, gamma=2.0):
     return weight * (1 - p_t) ** gamma * cross_entropy
 
 
+def query_auc(logits, targets, mask):
+    """
+    How well scores tell the right queries from the wrong ones: the ROC AUC, a float.
+
+    Over the entries where ``mask`` is True (e.g. patches that own an object,
+    real queries), the chance that a positive entry of ``targets`` outscores a
+    negative one; 0.5 is chance, 1.0 perfect, NaN without both kinds.
+    """
+    scores, labels = logits[mask], targets[mask] > 0
+    positives, negatives = int(labels.sum()), int((~labels).sum())
+    if positives == 0 or negatives == 0:
+        return float('nan')
+    ranks = torch.empty_like(scores)
+    ranks[scores.argsort()] = torch.arange(1, len(scores) + 1, dtype=scores.dtype,
+                                           device=scores.device)
+    rank_sum = float(ranks[labels].sum())
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
 def detection_loss(logits, pred_boxes, grid, batch, weights=LossWeights()):
     """
     Total loss and its parts for one batch.
@@ -92,7 +113,8 @@ def detection_loss(logits, pred_boxes, grid, batch, weights=LossWeights()):
     logits (B, P, Q) and pred_boxes (B, P, 4) (cx, cy, w, h normalised) from
     the model; grid its patch grid; batch a TrainingBatch (query_mask (B, Q),
     boxes (B, N, 4), box_mask (B, N), refers (B, Q, N)). Returns (loss, dict
-    of float parts: 'classification', 'box_l1', 'box_giou', 'positives').
+    of float parts: 'classification', 'box_l1', 'box_giou', 'positives',
+    'query_auc').
     """
     owner = assign_patches(batch.boxes, batch.box_mask, grid, weights.radius)   # (B, P)
     has_owner = owner >= 0
@@ -116,5 +138,55 @@ def detection_loss(logits, pred_boxes, grid, batch, weights=LossWeights()):
             + weights.box_giou * box_giou)
     parts = {'classification': float(classification.detach()),
              'box_l1': float(box_l1.detach()), 'box_giou': float(box_giou.detach()),
-             'positives': float(num_positive)}
+             'positives': float(num_positive),
+             'query_auc': query_auc(logits.detach(), targets, query_mask & has_owner[..., None])}
     return loss, parts
+
+
+class AuxiliaryHeads(nn.Module):
+    """
+    Training-only probes: the colour and shape of each patch's object and of each phrase.
+
+    Linear classifiers on the fused patch features (the class head's input)
+    and on the query embeddings. Their losses tell the image side directly
+    which shape a patch belongs to and the text side which words matter,
+    instead of only through the patch-query scores; they are dropped after
+    training, the model itself is unchanged.
+    """
+
+    def __init__(self, patch_dim, text_dim, num_colours, num_shapes):
+        super().__init__()
+        # One extra class each: background (patches) or 'not named' (phrases).
+        self.patch_colour = nn.Linear(patch_dim, num_colours + 1)
+        self.patch_shape = nn.Linear(patch_dim, num_shapes + 1)
+        self.text_colour = nn.Linear(text_dim, num_colours + 1)
+        self.text_shape = nn.Linear(text_dim, num_shapes + 1)
+
+    def forward(self, patch_features, text_embeds, grid, batch, radius=0.5):
+        """
+        Return (patch loss, phrase loss): the summed cross-entropies of each side's probes.
+
+        patch_features (B, P, D_f); text_embeds (U, D_t), one row per phrase of
+        ``batch`` (a TrainingBatch). A patch's label is its object's (centre
+        sampling as in the detection loss), background when it lies in no box,
+        and ignored in the rest of a box.
+        """
+        owner = assign_patches(batch.boxes, batch.box_mask, grid, radius)          # (B, P)
+        in_box = assign_patches(batch.boxes, batch.box_mask, grid, 1.0) >= 0       # whole box
+        labels = torch.gather(batch.object_labels, 1,
+                              owner.clamp(min=0)[..., None].expand(-1, -1, 2))   # (B, P, 2)
+        background = torch.tensor([self.patch_colour.out_features - 1,
+                                   self.patch_shape.out_features - 1], device=labels.device)
+        labels = torch.where((owner >= 0)[..., None], labels,
+                             torch.where(in_box[..., None], torch.full_like(labels, -100),
+                                         background.expand_as(labels)))
+        patch_loss = (F.cross_entropy(self.patch_colour(patch_features).flatten(0, 1),
+                                      labels[..., 0].flatten(), ignore_index=-100)
+                      + F.cross_entropy(self.patch_shape(patch_features).flatten(0, 1),
+                                        labels[..., 1].flatten(), ignore_index=-100))
+        # Query embeddings are unit vectors: scale them like LayerNorm outputs (norm
+        # sqrt(D)), else the probes' logits stay tiny and their loss never falls.
+        text = text_embeds * text_embeds.shape[-1] ** 0.5
+        text_loss = (F.cross_entropy(self.text_colour(text), batch.phrase_labels[:, 0])
+                     + F.cross_entropy(self.text_shape(text), batch.phrase_labels[:, 1]))
+        return patch_loss, text_loss

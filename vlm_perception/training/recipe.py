@@ -37,6 +37,10 @@ class Recipe:
     weight_decay: float = 0.05
     grad_clip: float = 1.0
     queries_per_image: int = 48         # >= 48: every target of the world, every image
+    # The default score threshold: lowest with at most this share of absent-object
+    # commands answered, on this many training-split scenes (see evaluate.choose_threshold).
+    calibration_scenes: int = 200
+    calibration_false_positive_rate: float = 0.02
     sizes: list = field(default_factory=lambda: [list(size) for size in DEFAULT_SIZES])
     held_out: list = field(default_factory=lambda: [list(pair) for pair in HELD_OUT_PAIRS])
     loss: dict = field(default_factory=lambda: asdict(LossWeights()))

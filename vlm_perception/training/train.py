@@ -21,10 +21,12 @@ import time
 
 import torch
 
-from vlm_perception.model import VLMConfig, VLMForDetection, VLMTokenizer
+from vlm_perception.model import load_model, VLMConfig, VLMForDetection, VLMTokenizer
 from vlm_perception.training.data import batch_stream, BatchMaker, collate
-from vlm_perception.training.loss import detection_loss, LossWeights
+from vlm_perception.training.evaluate import choose_threshold
+from vlm_perception.training.loss import AuxiliaryHeads, detection_loss, LossWeights
 from vlm_perception.training.recipe import DEFAULT_RECIPE, Recipe
+from vlm_perception.world import COLOURS, SHAPES
 from vlm_perception.world.commands import vocabulary_words
 
 TRAINING_FILE = 'training.json'
@@ -107,10 +109,13 @@ def learning_rate(recipe, step, total_steps):
     return recipe.min_learning_rate + (recipe.learning_rate - recipe.min_learning_rate) * cosine
 
 
-def make_optimizer(model, recipe):
+def make_optimizer(model, recipe, auxiliary=None):
     """Return the AdamW optimizer, with weight decay on weight matrices only."""
     decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
+    named = list(model.named_parameters())
+    if auxiliary is not None:
+        named += list(auxiliary.named_parameters(prefix='auxiliary'))
+    for name, parameter in named:
         plain = parameter.ndim < 2 or any(key in name for key in _NO_DECAY)
         (no_decay if plain else decay).append(parameter)
     return torch.optim.AdamW([{'params': decay, 'weight_decay': recipe.weight_decay},
@@ -118,12 +123,27 @@ def make_optimizer(model, recipe):
                              lr=recipe.learning_rate, betas=(0.9, 0.999))
 
 
-def training_step(model, batch, weights):
-    """Forward one batch and return (loss, parts)."""
+def training_step(model, batch, weights, auxiliary=None):
+    """Forward one batch and return (loss, parts); ``auxiliary``: AuxiliaryHeads or None."""
     tokens = model.tokenize(batch.phrases)
     text = model.encode_text(tokens['input_ids'], tokens['attention_mask'])   # (U, D_t)
-    output = model(batch.pixel_values, text[batch.query_index], batch.query_mask)
-    return detection_loss(output.logits, output.pred_boxes, output.grid, batch, weights)
+    captured = []
+    # The fused patch features are the class head's input; borrow them for the probes.
+    hook = model.class_embed.register_forward_hook(
+        lambda module, inputs, output: captured.append(inputs[0])) if auxiliary else None
+    try:
+        output = model(batch.pixel_values, text[batch.query_index], batch.query_mask)
+    finally:
+        if hook is not None:
+            hook.remove()
+    loss, parts = detection_loss(output.logits, output.pred_boxes, output.grid, batch, weights)
+    if auxiliary is not None:
+        patch_probes, text_probes = auxiliary(captured[0], text, output.grid, batch,
+                                              weights.radius)
+        loss = loss + weights.auxiliary * (patch_probes + text_probes)
+        parts['aux_patch'] = float(patch_probes.detach())
+        parts['aux_text'] = float(text_probes.detach())
+    return loss, parts
 
 
 def train(recipe, out, device='cpu', minutes=None, workers=0, log_every=25, log=print):
@@ -135,8 +155,12 @@ def train(recipe, out, device='cpu', minutes=None, workers=0, log_every=25, log=
     """
     device = torch.device(device)
     model = build_model(recipe).to(device).train()
-    optimizer = make_optimizer(model, recipe)
     weights = LossWeights(**recipe.loss)
+    auxiliary = None
+    if weights.auxiliary > 0:
+        auxiliary = AuxiliaryHeads(model.config.fusion_dim, model.config.projection_dim,
+                                   len(COLOURS), len(SHAPES)).to(device)
+    optimizer = make_optimizer(model, recipe, auxiliary)
     maker = BatchMaker(recipe.seed, recipe.batch_size, recipe.queries_per_image,
                        recipe.sizes, recipe.held_out)
     total_steps = recipe.steps
@@ -150,10 +174,11 @@ def train(recipe, out, device='cpu', minutes=None, workers=0, log_every=25, log=
             break
         for group in optimizer.param_groups:
             group['lr'] = learning_rate(recipe, step, total_steps)
-        loss, parts = training_step(model, collate(model, asked), weights)
+        loss, parts = training_step(model, collate(model, asked), weights, auxiliary)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+        torch.nn.utils.clip_grad_norm_(
+            [p for group in optimizer.param_groups for p in group['params']], recipe.grad_clip)
         optimizer.step()
         parts['loss'] = float(loss.detach())
         for key, value in parts.items():
@@ -168,9 +193,12 @@ def train(recipe, out, device='cpu', minutes=None, workers=0, log_every=25, log=
             count = (step % log_every) + 1
             mean = {key: value / count for key, value in running.items()}
             per_step = elapsed / (step + 1)
+            aux = (f' aux patch {mean["aux_patch"]:.3f} text {mean["aux_text"]:.3f}'
+                   if 'aux_patch' in mean else '')
             log(f'step {step + 1:5d}/{total_steps}  loss {mean["loss"]:.3f} '
                 f'(cls {mean["classification"]:.3f} l1 {mean["box_l1"]:.3f} '
-                f'giou {mean["box_giou"]:.3f})  lr {optimizer.param_groups[0]["lr"]:.2e}  '
+                f'giou {mean["box_giou"]:.3f}{aux})  query auc {mean["query_auc"]:.3f}  '
+                f'lr {optimizer.param_groups[0]["lr"]:.2e}  '
                 f'{per_step:.2f} s/step  eta {(total_steps - step - 1) * per_step / 60:.1f} min')
             running = {}
     seconds = time.perf_counter() - start
@@ -178,6 +206,17 @@ def train(recipe, out, device='cpu', minutes=None, workers=0, log_every=25, log=
     model.save_pretrained(out)
     summary = {'recipe': recipe.to_dict(), 'steps_done': step + 1, 'seconds': round(seconds, 1),
                'device': str(device), 'torch': torch.__version__, 'parameters': parameters}
+    if recipe.calibration_scenes > 0:
+        # Through load_model, exactly as users will run the saved folder.
+        threshold, stats = choose_threshold(
+            load_model(out, device=str(device), precision='fp32'),
+            scenes=recipe.calibration_scenes,
+            max_false_positive_rate=recipe.calibration_false_positive_rate)
+        model.config.score_threshold = round(threshold, 4)
+        model.save_pretrained(out)
+        summary['calibration'] = {'score_threshold': model.config.score_threshold, **stats}
+        log(f'score threshold {threshold:.3f}: recall {stats["recall"]:.3f}, absent-object '
+            f'false positives {stats["false_positive_rate"]:.3f} on training-split scenes')
     with open(os.path.join(out, TRAINING_FILE), 'w', encoding='utf-8') as stream:
         json.dump(summary, stream, indent=2)
     log(f'saved {out} after {step + 1} steps in {seconds / 60:.1f} min')
