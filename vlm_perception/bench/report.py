@@ -197,8 +197,11 @@ def _rows(entry):
         yield 'through ROS: end to end', ros['end_to_end']
         for stage, value in ros.get('node_stage_medians_ms', {}).items():
             yield f'  node {stage} (median)', {'median_ms': value, 'p95_ms': value, 'n': '-'}
-        yield '  outside the node stages (median)', {
-            'median_ms': ros['outside_stages_ms'], 'p95_ms': ros['outside_stages_ms'], 'n': '-'}
+        for key, label in (('node_latency_median_ms', 'node latency, hand-over to published'),
+                           ('node_handoff_ms', 'node latency minus its stages'),
+                           ('outside_node_ms', 'end to end minus node latency (DDS)')):
+            if ros.get(key) is not None:
+                yield f'  {label}', {'median_ms': ros[key], 'p95_ms': ros[key], 'n': '-'}
     for side, summary in (entry.get('transformers') or {}).get('frame', {}).items():
         yield f'per frame: {side}', summary
     cache = entry.get('text_cache') or {}
