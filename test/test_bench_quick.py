@@ -49,6 +49,7 @@ def test_headline_numbers_are_present_and_sane(bench):
     assert abs(report['overload_rss_growth_mb']) < 1000
     assert positive(report['speedup_vs_transformers_best'])
     assert positive(report['speedup_vs_transformers_pipeline'])
+    assert positive(report['ros_over_node_forward'])
     assert set(report['targets']) == set(HEADLINE) - {'text_cache_speedup'}
     assert all(item['met'] in (True, False) for item in report['targets'].values())
 
@@ -74,7 +75,7 @@ def test_every_measurement_ran_for_each_model(bench, key):
     ros = entry['ros']
     assert ros['end_to_end']['n'] == REPETITIONS and ros['end_to_end']['median_ms'] > 0
     assert set(ros['node_stage_medians_ms']) == set(STAGES)
-    assert ros['over_forward'] > 0 and ros['over_infer'] > 0
+    assert ros['over_forward'] > 0 and ros['over_infer'] > 0 and ros['over_node_forward'] > 0
     cache = entry['text_cache']
     assert cache['cache_on']['n'] == cache['cache_off']['n'] == REPETITIONS
     assert cache['speedup'] > 0

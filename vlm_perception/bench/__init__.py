@@ -206,6 +206,7 @@ def headline(report, settings):
     return {
         'headline_model': key,
         'ros_over_model': ros.get('over_forward'),
+        'ros_over_node_forward': ros.get('over_node_forward'),
         'speedup_vs_transformers': comparison.get('speedups', {}).get(
             'ours_fp32 vs transformers_fp32'),
         'text_cache_speedup': (entry.get('text_cache') or {}).get('speedup'),

@@ -12,7 +12,7 @@ import numpy as np
 
 from .graph import BenchGraph
 from .inprocess import model_alone_side, text_cache_sides, TransformersComparison
-from .report import agreement_line
+from .report import agreement_line, busy_processes
 from .stats import interleave, ratio, summarise, summarise_all
 
 
@@ -51,7 +51,7 @@ def measure_model(model, settings, workdir, say, transport_env=None):
     entry = {'folder': model.folder, 'description': model.description,
              'backend': detector.backend, 'device': str(detector.device),
              'dtype': str(detector.dtype).replace('torch.', ''),
-             'precision': settings['precision']}
+             'precision': settings['precision'], 'busy_processes': busy_processes()}
     alone = model_alone_side(detector, bgr, queries, 'bgr')
 
     def progress(label):
@@ -117,6 +117,9 @@ def _through_ros(graph, alone, repetitions, warmup, progress):
             'end_to_end_fps': round(1e3 / e2e_ms, 3) if e2e_ms else None,
             'over_forward': ratio(e2e_ms, _median(model_alone.get('forward'))),
             'over_infer': ratio(e2e_ms, _median(model_alone.get('infer'))),
+            # The same model can run 10-20 % faster or slower in one process than in another
+            # (measured here); against the forward inside the node that variance is gone.
+            'over_node_forward': ratio(e2e_ms, stages.get('forward')),
             'node_stage_medians_ms': stages,
             'node_stages_sum_ms': stages_sum,
             # The node's own latency: from the executor's hand-over to published.

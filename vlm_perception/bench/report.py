@@ -160,9 +160,12 @@ def table(report):
         f'warm-up; frame {settings["width"]}x{settings["height"]} bgr8; queries '
         f'{settings["queries"]}',
     ]
-    if report.get('busy_processes'):
-        lines.append('other busy processes: ' + '; '.join(
-            f'{p["command"][:60]} ({p["cpu_share"]:.0%})' for p in report['busy_processes']))
+    busy = report.get('busy_processes', []) + report.get('busy_processes_after', []) + [
+        process for entry in report['models'].values()
+        for process in entry.get('busy_processes', [])]
+    if busy:
+        lines.append('other busy processes (numbers not comparable): ' + '; '.join(
+            f'{p["command"][:60]} ({p["cpu_share"]:.0%})' for p in busy))
     row = '{:<16} {:<44} {:>10} {:>10} {:>4}'
     for key, entry in report['models'].items():
         lines += ['', f'{key}: {entry["description"]}',
@@ -178,7 +181,8 @@ def table(report):
     for key, item in report['targets'].items():
         met = '-' if item['met'] is None else ('yes' if item['met'] else 'NO')
         lines.append(f'{key:<34} {_number(item["value"]):>10} {item["target"]:>10}  {met}')
-    lines.append(f'{"text_cache_speedup":<34} {_number(report.get("text_cache_speedup")):>10}')
+    for key in ('ros_over_node_forward', 'text_cache_speedup'):
+        lines.append(f'{key:<34} {_number(report.get(key)):>10}')
     for key in ('speedup_vs_transformers_best', 'speedup_vs_transformers_pipeline'):
         if report.get(key) is not None:
             lines.append(f'{key:<34} {_number(report[key]):>10}  '
@@ -220,6 +224,7 @@ def _ratios(entry):
     if ros:
         yield 'ROS end to end / model forward', ros.get('over_forward')
         yield 'ROS end to end / model infer', ros.get('over_infer')
+        yield 'ROS end to end / forward inside the node', ros.get('over_node_forward')
     comparison = entry.get('transformers') or {}
     for label, value in comparison.get('speedups', {}).items():
         yield f'speed-up {label}', value
