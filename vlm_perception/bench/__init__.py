@@ -183,7 +183,7 @@ def run(args):
             report['models'][model.key] = measure_model(model, settings, workdir, say,
                                                         transport_env)
     report['busy_processes_after'] = busy_processes()
-    report.update(headline(report, settings))
+    report.update(headline(report))
     report['targets'] = targets(report)
     print(table(report))
     if args.json:
@@ -194,7 +194,7 @@ def run(args):
     return 0
 
 
-def headline(report, settings):
+def headline(report):
     """Return the top-level numbers, from the OWL-ViT model (or the one model measured)."""
     models = report['models']
     key = next((key for key in models if key.startswith('owlvit')), next(iter(models), None))
