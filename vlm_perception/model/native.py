@@ -7,7 +7,8 @@ Architecture (all sizes from :class:`VLMConfig`, every tensor batch-first):
 
 * Vision: patch embedding of stride ``patch_size`` (``'linear'``: one Linear on each
   flattened 16x16 patch, the reference ViT; ``'conv'``: a 4x4 patchify convolution and
-  stride-2 3x3 convolutions, which recognises shapes better), a CLS token, learned
+  stride-2 3x3 convolutions, each followed by ``stem_depth`` stride-1 3x3 ones, which
+  recognises shapes better), a CLS token, learned
   positional embeddings (bicubically interpolated to any patch grid, so non-square and
   other-sized inputs work), ``vision_depth`` pre-norm layers. Output: (B, 1 + P, vision_dim).
 * Text: word-level tokens (:class:`VLMTokenizer`), token and position embeddings,
@@ -69,6 +70,7 @@ class VLMConfig:
     image_size: tuple = (240, 320)      # (height, width) frames are resized to fit
     patch_size: int = 16
     patch_embedding: str = 'conv'       # 'linear' | 'conv'
+    stem_depth: int = 0                 # 'conv': extra 3x3 convs after each downsampling
     vision_dim: int = 128
     vision_depth: int = 4
     vision_heads: int = 4
@@ -175,9 +177,26 @@ class PatchEmbedding(nn.Module):
                 last = index == int(math.log2(p // 4)) - 1
                 layers += [nn.Conv2d(width, dim if last else width, 3, stride=2, padding=1)]
                 layers += [] if last else [nn.GELU()]
+                layers += self._refine(dim if last else width, config.stem_depth, last)
             if p == 4:
-                layers = [nn.Conv2d(3, dim, 4, stride=4)]
+                refine = self._refine(dim, config.stem_depth, True)
+                layers = [nn.Conv2d(3, dim, 4, stride=4)] + refine
             self.stem = nn.Sequential(*layers)
+
+    @staticmethod
+    def _refine(channels, depth, last):
+        """
+        Return ``depth`` stride-1 3x3 convolutions for the 'conv' stem (none when 0).
+
+        Each one widens the receptive field by two steps of the grid it runs on, so a
+        token sees a whole small object's outline; GELU between convolutions, none after
+        the stem's last.
+        """
+        layers = []
+        for _ in range(depth):
+            conv = nn.Conv2d(channels, channels, 3, padding=1)
+            layers += [nn.GELU(), conv] if last else [conv, nn.GELU()]
+        return layers
 
     def forward(self, pixel_values):
         """Embed patches; H and W must be multiples of the patch size."""
