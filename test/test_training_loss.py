@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from vlm_perception.training.loss import (assign_patches, AuxiliaryHeads, detection_loss,
-                                          generalized_iou, patch_centres, query_auc,
-                                          sigmoid_focal_loss)
+from vlm_perception.training.loss import (assign_patches, AuxiliaryHeads, composition_loss,
+                                          detection_loss, generalized_iou, patch_centres,
+                                          query_auc, sigmoid_focal_loss)
 
 
 def test_patch_centres_are_row_major():
@@ -111,14 +111,29 @@ def test_auxiliary_probes_learn_patch_and_phrase_labels():
     patches = torch.randn(1, 4, 6)
     text = torch.randn(2, 5)
     optimizer = torch.optim.SGD(heads.parameters(), lr=0.5)
-    first = float(sum(heads(patches, text, (2, 2), batch)).detach())
+    first = float(sum(heads(patches, text, (2, 2), batch)[:2]).detach())
     for _ in range(100):
         optimizer.zero_grad()
-        loss = sum(heads(patches, text, (2, 2), batch))
+        patch_loss, text_loss, accuracy = heads(patches, text, (2, 2), batch)
+        loss = patch_loss + text_loss
         loss.backward()
         optimizer.step()
     assert float(loss.detach()) < first / 5
     with torch.no_grad():
         assert heads.patch_colour(patches[0, 0]).argmax() == 2      # the object's patch
-        assert heads.patch_shape(patches[0, 3]).argmax() == 5       # background
-        assert heads.text_colour(text[1]).argmax() == 8             # colour not named
+        assert heads.patch_shape(patches[0, 0]).argmax() == 4
+        assert heads.text_colour(text[1] * 5 ** 0.5).argmax() == 8  # colour not named
+    assert accuracy == 1.0
+
+
+def test_composition_loss_is_zero_for_composed_pairs_only():
+    red, circle = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0])
+    composed = (red + circle) / 2 ** 0.5
+    other = torch.tensor([0.0, 0.0, 1.0])
+    labels = torch.tensor([[0, 2], [3, 0], [0, 0]])  # 'red', 'circle', 'red circle'
+    embeds = torch.stack([red, circle, composed])
+    assert float(composition_loss(embeds, labels, 3, 2)) == pytest.approx(0.0, abs=1e-6)
+    wrong = torch.stack([red, circle, other])
+    assert float(composition_loss(wrong, labels, 3, 2)) == pytest.approx(1.0)
+    # A pair whose colour was never said alone in the batch is left out.
+    assert float(composition_loss(wrong[1:], labels[1:], 3, 2)) == 0.0

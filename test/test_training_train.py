@@ -8,7 +8,8 @@ import os
 
 import numpy as np
 import pytest
-from vlm_perception.model import load_model, VLMConfig
+import torch
+from vlm_perception.model import load_model, VLMConfig, VLMForDetection
 from vlm_perception.training import train as train_module
 from vlm_perception.training.recipe import DEFAULT_RECIPE, Recipe
 
@@ -61,3 +62,28 @@ def test_a_few_steps_train_save_and_load_through_load_model(tmp_path):
     assert 0.05 <= detector.score_threshold <= 0.95
     result = detector.infer(np.zeros((64, 96, 3), np.uint8), ['red circle', 'something blue'])
     assert result.text_features.shape[0] == 2
+
+
+def test_stem_parameters_get_their_own_learning_rate_scale():
+    tiny = VLMConfig.tiny().to_dict()
+    recipe = Recipe(model={key: tiny[key] for key in DEFAULT_RECIPE.model},
+                    stem_learning_rate_scale=3.0)
+    model = train_module.build_model(recipe)
+    optimizer = train_module.make_optimizer(model, recipe)
+    stem = {id(p) for p in model.vision.patch_embed.parameters()}
+    for group in optimizer.param_groups:
+        in_stem = {id(p) in stem for p in group['params']}
+        assert len(in_stem) == 1
+        assert group['lr_scale'] == (3.0 if in_stem.pop() else 1.0)
+    assert sum(len(g['params']) for g in optimizer.param_groups) == len(list(model.parameters()))
+
+
+def test_a_deeper_stem_keeps_the_token_grid():
+    plain = VLMForDetection(VLMConfig.tiny())
+    deep = VLMForDetection(VLMConfig.tiny(stem_depth=2))
+    pixels = torch.zeros(1, 3, 64, 96)
+    tokens, grid = plain.vision.patch_embed(pixels)
+    deep_tokens, deep_grid = deep.vision.patch_embed(pixels)
+    assert deep_grid == grid and deep_tokens.shape == tokens.shape
+    convs = [m for m in deep.vision.patch_embed.stem if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 1 + 2 * 3  # patchify, then per downsampling one stride-2 + two 3x3

@@ -34,6 +34,8 @@ class LossWeights:
     box_giou: float = 2.0
     radius: float = 0.5
     auxiliary: float = 0.0
+    auxiliary_stem: bool = False
+    composition: float = 0.0
 
 
 def patch_centres(grid, device=None):
@@ -154,39 +156,80 @@ class AuxiliaryHeads(nn.Module):
     training, the model itself is unchanged.
     """
 
-    def __init__(self, patch_dim, text_dim, num_colours, num_shapes):
+    def __init__(self, patch_dim, text_dim, num_colours, num_shapes, stem_dim=None):
         super().__init__()
-        # One extra class each: background (patches) or 'not named' (phrases).
-        self.patch_colour = nn.Linear(patch_dim, num_colours + 1)
-        self.patch_shape = nn.Linear(patch_dim, num_shapes + 1)
+        self.patch_colour = nn.Linear(patch_dim, num_colours)
+        self.patch_shape = nn.Linear(patch_dim, num_shapes)
+        # Optionally the same probes on the convolutional stem's tokens: the stem learns
+        # shapes in a few hundred steps when told directly, far slower through the rest.
+        self.stem_colour = nn.Linear(stem_dim, num_colours) if stem_dim else None
+        self.stem_shape = nn.Linear(stem_dim, num_shapes) if stem_dim else None
+        # One extra class each: 'not named' (a colour-only or shape-only phrase).
         self.text_colour = nn.Linear(text_dim, num_colours + 1)
         self.text_shape = nn.Linear(text_dim, num_shapes + 1)
 
-    def forward(self, patch_features, text_embeds, grid, batch, radius=0.5):
+    def forward(self, patch_features, text_embeds, grid, batch, radius=0.5, stem_features=None):
         """
-        Return (patch loss, phrase loss): the summed cross-entropies of each side's probes.
+        Return (patch loss, phrase loss, patch shape accuracy).
 
+        The losses are the summed cross-entropies of each side's probes.
         patch_features (B, P, D_f); text_embeds (U, D_t), one row per phrase of
-        ``batch`` (a TrainingBatch). A patch's label is its object's (centre
-        sampling as in the detection loss), background when it lies in no box,
-        and ignored in the rest of a box.
+        ``batch`` (a TrainingBatch); stem_features (B, P, D_v) or None. Only
+        patches responsible for an object (centre sampling as in the detection
+        loss) are probed: background is the detection loss's business, and
+        would drown the object patches.
         """
         owner = assign_patches(batch.boxes, batch.box_mask, grid, radius)          # (B, P)
-        in_box = assign_patches(batch.boxes, batch.box_mask, grid, 1.0) >= 0       # whole box
+        owned = owner >= 0
         labels = torch.gather(batch.object_labels, 1,
-                              owner.clamp(min=0)[..., None].expand(-1, -1, 2))   # (B, P, 2)
-        background = torch.tensor([self.patch_colour.out_features - 1,
-                                   self.patch_shape.out_features - 1], device=labels.device)
-        labels = torch.where((owner >= 0)[..., None], labels,
-                             torch.where(in_box[..., None], torch.full_like(labels, -100),
-                                         background.expand_as(labels)))
-        patch_loss = (F.cross_entropy(self.patch_colour(patch_features).flatten(0, 1),
-                                      labels[..., 0].flatten(), ignore_index=-100)
-                      + F.cross_entropy(self.patch_shape(patch_features).flatten(0, 1),
-                                        labels[..., 1].flatten(), ignore_index=-100))
+                              owner.clamp(min=0)[..., None].expand(-1, -1, 2))[owned]  # (K, 2)
+        features = patch_features[owned]                                           # (K, D_f)
+        shape_logits = self.patch_shape(features)
+        patch_loss = (F.cross_entropy(self.patch_colour(features), labels[:, 0])
+                      + F.cross_entropy(shape_logits, labels[:, 1]))
+        accuracy = float((shape_logits.argmax(-1) == labels[:, 1]).float().mean())
+        if stem_features is not None and self.stem_shape is not None:
+            stem = stem_features[owned]
+            patch_loss = patch_loss + (F.cross_entropy(self.stem_colour(stem), labels[:, 0])
+                                       + F.cross_entropy(self.stem_shape(stem), labels[:, 1]))
         # Query embeddings are unit vectors: scale them like LayerNorm outputs (norm
         # sqrt(D)), else the probes' logits stay tiny and their loss never falls.
         text = text_embeds * text_embeds.shape[-1] ** 0.5
         text_loss = (F.cross_entropy(self.text_colour(text), batch.phrase_labels[:, 0])
                      + F.cross_entropy(self.text_shape(text), batch.phrase_labels[:, 1]))
-        return patch_loss, text_loss
+        return patch_loss, text_loss, accuracy
+
+
+def composition_loss(text_embeds, phrase_labels, num_colours, num_shapes):
+    """
+    Pull each pair phrase's embedding towards its colour's plus its shape's.
+
+    text_embeds (U, D) L2-normalised, one per phrase; phrase_labels (U, 2)
+    colour and shape index, num_colours / num_shapes for 'not named'. The
+    colour's (shape's) embedding is the mean over this batch's colour-only
+    (shape-only) phrases of it. Returns the mean of 1 - cos(pair, normalised
+    sum) over pair phrases whose colour and shape were both said alone; 0 if
+    none. Pairs said this way compose, so a pair never trained on (a held-out
+    one) lands where its words put it.
+    """
+    colours, shapes = phrase_labels[:, 0], phrase_labels[:, 1]
+    colour_only = (colours < num_colours) & (shapes == num_shapes)
+    shape_only = (colours == num_colours) & (shapes < num_shapes)
+    pair = (colours < num_colours) & (shapes < num_shapes)
+
+    def means(mask, index, count):
+        sums = text_embeds.new_zeros(count, text_embeds.shape[1]).index_add(
+            0, index[mask], text_embeds[mask])
+        seen = torch.zeros(count, dtype=torch.bool, device=text_embeds.device)
+        seen[index[mask]] = True
+        return sums, seen
+
+    colour_sum, colour_seen = means(colour_only, colours, num_colours)
+    shape_sum, shape_seen = means(shape_only, shapes, num_shapes)
+    usable = pair & colour_seen[colours.clamp(max=num_colours - 1)] & shape_seen[
+        shapes.clamp(max=num_shapes - 1)]
+    if not usable.any():
+        return text_embeds.sum() * 0.0
+    target = (F.normalize(colour_sum[colours[usable]], dim=-1)
+              + F.normalize(shape_sum[shapes[usable]], dim=-1))
+    return (1 - F.cosine_similarity(text_embeds[usable], target, dim=-1)).mean()

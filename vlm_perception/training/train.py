@@ -24,7 +24,8 @@ import torch
 from vlm_perception.model import load_model, VLMConfig, VLMForDetection, VLMTokenizer
 from vlm_perception.training.data import batch_stream, BatchMaker, collate
 from vlm_perception.training.evaluate import choose_threshold
-from vlm_perception.training.loss import AuxiliaryHeads, detection_loss, LossWeights
+from vlm_perception.training.loss import AuxiliaryHeads, composition_loss, detection_loss
+from vlm_perception.training.loss import LossWeights
 from vlm_perception.training.recipe import DEFAULT_RECIPE, Recipe
 from vlm_perception.world import COLOURS, SHAPES
 from vlm_perception.world.commands import vocabulary_words
@@ -110,39 +111,57 @@ def learning_rate(recipe, step, total_steps):
 
 
 def make_optimizer(model, recipe, auxiliary=None):
-    """Return the AdamW optimizer, with weight decay on weight matrices only."""
-    decay, no_decay = [], []
+    """
+    Return the AdamW optimizer, with weight decay on weight matrices only.
+
+    Each group has an ``lr_scale``: the convolutional stem's is the recipe's
+    stem_learning_rate_scale, the others' 1.
+    """
+    groups = {}
     named = list(model.named_parameters())
     if auxiliary is not None:
         named += list(auxiliary.named_parameters(prefix='auxiliary'))
     for name, parameter in named:
         plain = parameter.ndim < 2 or any(key in name for key in _NO_DECAY)
-        (no_decay if plain else decay).append(parameter)
-    return torch.optim.AdamW([{'params': decay, 'weight_decay': recipe.weight_decay},
-                              {'params': no_decay, 'weight_decay': 0.0}],
-                             lr=recipe.learning_rate, betas=(0.9, 0.999))
+        stem = name.startswith('vision.patch_embed.')
+        groups.setdefault((plain, stem), []).append(parameter)
+    return torch.optim.AdamW(
+        [{'params': params, 'weight_decay': 0.0 if plain else recipe.weight_decay,
+          'lr_scale': recipe.stem_learning_rate_scale if stem else 1.0}
+         for (plain, stem), params in groups.items()],
+        lr=recipe.learning_rate, betas=(0.9, 0.999))
 
 
 def training_step(model, batch, weights, auxiliary=None):
     """Forward one batch and return (loss, parts); ``auxiliary``: AuxiliaryHeads or None."""
     tokens = model.tokenize(batch.phrases)
     text = model.encode_text(tokens['input_ids'], tokens['attention_mask'])   # (U, D_t)
-    captured = []
-    # The fused patch features are the class head's input; borrow them for the probes.
-    hook = model.class_embed.register_forward_hook(
-        lambda module, inputs, output: captured.append(inputs[0])) if auxiliary else None
+    captured = {}
+    hooks = []
+    if auxiliary is not None:
+        # The fused patch features are the class head's input, the stem's tokens the patch
+        # embedding's output; borrow them for the probes.
+        hooks.append(model.class_embed.register_forward_hook(
+            lambda module, inputs, output: captured.__setitem__('patches', inputs[0])))
+        hooks.append(model.vision.patch_embed.register_forward_hook(
+            lambda module, inputs, output: captured.__setitem__('stem', output[0])))
     try:
         output = model(batch.pixel_values, text[batch.query_index], batch.query_mask)
     finally:
-        if hook is not None:
+        for hook in hooks:
             hook.remove()
     loss, parts = detection_loss(output.logits, output.pred_boxes, output.grid, batch, weights)
+    if weights.composition > 0:
+        composing = composition_loss(text, batch.phrase_labels, len(COLOURS), len(SHAPES))
+        loss = loss + weights.composition * composing
+        parts['composition'] = float(composing.detach())
     if auxiliary is not None:
-        patch_probes, text_probes = auxiliary(captured[0], text, output.grid, batch,
-                                              weights.radius)
+        patch_probes, text_probes, shape_accuracy = auxiliary(
+            captured['patches'], text, output.grid, batch, weights.radius, captured['stem'])
         loss = loss + weights.auxiliary * (patch_probes + text_probes)
         parts['aux_patch'] = float(patch_probes.detach())
         parts['aux_text'] = float(text_probes.detach())
+        parts['shape_accuracy'] = shape_accuracy
     return loss, parts
 
 
@@ -158,8 +177,9 @@ def train(recipe, out, device='cpu', minutes=None, workers=0, log_every=25, log=
     weights = LossWeights(**recipe.loss)
     auxiliary = None
     if weights.auxiliary > 0:
-        auxiliary = AuxiliaryHeads(model.config.fusion_dim, model.config.projection_dim,
-                                   len(COLOURS), len(SHAPES)).to(device)
+        auxiliary = AuxiliaryHeads(
+            model.config.fusion_dim, model.config.projection_dim, len(COLOURS), len(SHAPES),
+            model.config.vision_dim if weights.auxiliary_stem else None).to(device)
     optimizer = make_optimizer(model, recipe, auxiliary)
     maker = BatchMaker(recipe.seed, recipe.batch_size, recipe.queries_per_image,
                        recipe.sizes, recipe.held_out)
@@ -173,7 +193,7 @@ def train(recipe, out, device='cpu', minutes=None, workers=0, log_every=25, log=
         if step >= total_steps:
             break
         for group in optimizer.param_groups:
-            group['lr'] = learning_rate(recipe, step, total_steps)
+            group['lr'] = learning_rate(recipe, step, total_steps) * group['lr_scale']
         loss, parts = training_step(model, collate(model, asked), weights, auxiliary)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -194,11 +214,12 @@ def train(recipe, out, device='cpu', minutes=None, workers=0, log_every=25, log=
             mean = {key: value / count for key, value in running.items()}
             per_step = elapsed / (step + 1)
             aux = (f' aux patch {mean["aux_patch"]:.3f} text {mean["aux_text"]:.3f}'
-                   if 'aux_patch' in mean else '')
+                   f' shape acc {mean["shape_accuracy"]:.2f}' if 'aux_patch' in mean else '')
+            aux += f' comp {mean["composition"]:.3f}' if 'composition' in mean else ''
             log(f'step {step + 1:5d}/{total_steps}  loss {mean["loss"]:.3f} '
                 f'(cls {mean["classification"]:.3f} l1 {mean["box_l1"]:.3f} '
                 f'giou {mean["box_giou"]:.3f}{aux})  query auc {mean["query_auc"]:.3f}  '
-                f'lr {optimizer.param_groups[0]["lr"]:.2e}  '
+                f'lr {learning_rate(recipe, step, total_steps):.2e}  '
                 f'{per_step:.2f} s/step  eta {(total_steps - step - 1) * per_step / 60:.1f} min')
             running = {}
     seconds = time.perf_counter() - start
