@@ -86,6 +86,7 @@ def test_every_measurement_ran_for_each_model(bench, key):
     assert overload['latency']['n'] == overload['results']
     assert overload['latency']['max_ms'] >= overload['latency']['p95_ms'] > 0
     assert overload['rss_start_mb'] > 0 and overload['rss_end_mb'] > 0
+    assert overload['memory_samples'] > 0 and math.isfinite(overload['rss_anon_growth_mb'])
     assert overload['latency_p95_over_period'] > 0
 
 

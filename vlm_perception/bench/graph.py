@@ -112,16 +112,27 @@ def transport_settings(workdir, large_shm=True):
             'Fast DDS, shared-memory transport with a 16 MB segment')
 
 
-def rss_mb(pid):
-    """Return the resident memory of process ``pid`` in MiB (VmRSS), or None if it is gone."""
+MEMORY_FIELDS = {'VmRSS': 'rss', 'RssAnon': 'anon', 'RssFile': 'file'}
+
+
+def memory_mb(pid):
+    """
+    Return the resident memory of process ``pid`` in MiB, or None once it is gone.
+
+    {'rss': all, 'anon': anonymous (the heap: where a leak shows), 'file': file-backed
+    (the memory-mapped weights, paged in as a forward touches them and out again under
+    memory pressure)}.
+    """
+    found = {}
     try:
         with open(f'/proc/{pid}/status', encoding='ascii') as stream:
             for line in stream:
-                if line.startswith('VmRSS:'):
-                    return int(line.split()[1]) / 1024.0
+                key, _, value = line.partition(':')
+                if key in MEMORY_FIELDS:
+                    found[MEMORY_FIELDS[key]] = int(value.split()[0]) / 1024.0
     except OSError:
         return None
-    return None
+    return found if 'rss' in found else None
 
 
 def node_command(params_file):
@@ -418,27 +429,31 @@ class BenchGraph:
         return {stage: float(values[f'{stage}_median_ms'])
                 for stage in NODE_STAGES if values.get(f'{stage}_median_ms')}, values
 
-    def overload(self, rate, seconds, period_s, rss_every=0.5):
+    def overload(self, rate, seconds, period_s, memory_every=0.5):
         """
         Stream frames at ``rate`` Hz for ``seconds`` and measure how the node copes.
 
-        period_s: the model's own time per frame (to wait for the last result).
-        Returns a dict: camera frames sent and rate, results and output rate,
-        latency summary (stamp to arrival here), the node's frames received,
-        processed and dropped during the run, and its resident memory (MiB) at the
-        start, at half time, at the end and at most.
+        period_s: the model's own time per frame. Returns a dict: camera frames sent and
+        rate, results and output rate, latency summary (stamp to arrival here), the
+        node's frames received, processed and dropped during the run, and its resident
+        memory (MiB): at the stream's start, after a warm-up (max(5 s, 3 periods), at
+        most half the run: the mapped weights are paged in by then), at the end, and
+        the growth from the warm-up to the end, in all and for anonymous and
+        file-backed memory apart.
         """
         before = self.listener.fresh_diagnostics(timeout=30.0)
         first_result = len(self.listener.results)
-        samples = []
+        samples = []  # (seconds since the stream began, memory_mb)
         stop = threading.Event()
+        began = time.monotonic()
 
         def sample_memory():
             while not stop.is_set():
-                samples.append((time.monotonic(), rss_mb(self.node_pid)))
-                stop.wait(rss_every)
+                found = memory_mb(self.node_pid)
+                if found:
+                    samples.append((time.monotonic() - began, found))
+                stop.wait(memory_every)
 
-        rss_start = rss_mb(self.node_pid)
         sampler = threading.Thread(target=sample_memory, daemon=True)
         sampler.start()
         self.camera.send(f'stream {rate} {seconds}')
@@ -456,14 +471,12 @@ class BenchGraph:
         after = self.listener.fresh_diagnostics(timeout=30.0)
         stop.set()
         sampler.join()
-        rss_end = rss_mb(self.node_pid)
         results = [r for r in self.listener.results[first_result:] if r[1] >= first_stamp]
         latencies = [(received - stamp) * 1e-9 for received, stamp, _ in results]
         # Steady output rate: results after the first, over the time they took to come.
         span = (results[-1][0] - results[0][0]) * 1e-9 if len(results) > 1 else 0.0
         counters = {name: int(after[name]) - int(before[name]) for name in NODE_COUNTERS}
-        half = [rss for t, rss in samples if t >= samples[0][0] + elapsed / 2 and rss]
-        return {
+        found = {
             'rate_hz_asked': rate,
             'seconds': round(elapsed, 3),
             'frames_sent': sent,
@@ -476,15 +489,33 @@ class BenchGraph:
             'node_frames_dropped': counters['frames_dropped'],
             'frames_lost_before_node': sent - counters['frames_received'],
             'frames_not_processed': sent - counters['frames_processed'],
-            'rss_start_mb': _round(rss_start),
-            'rss_half_mb': _round(half[0] if half else None),
-            'rss_end_mb': _round(rss_end),
-            'rss_max_mb': _round(max((rss for _, rss in samples if rss), default=None)),
-            'rss_growth_mb': _round(rss_end - rss_start if rss_end and rss_start else None),
-            'rss_growth_second_half_mb': _round(rss_end - half[0] if half and rss_end else None),
-            'rss_samples': len(samples),
-            'rss_slope_mb_per_min': _slope([(t, rss) for t, rss in samples if rss]),
         }
+        found.update(_memory_report(samples, min(max(5.0, 3.0 * period_s), elapsed / 2)))
+        return found
+
+
+def _memory_report(samples, warmup_s):
+    """Summarise (seconds, memory_mb) samples of one run (see BenchGraph.overload)."""
+    if not samples:
+        return {'memory_samples': 0}
+    first, last = samples[0][1], samples[-1][1]
+    warm = next((memory for t, memory in samples if t >= warmup_s), last)
+    report = {
+        'memory_samples': len(samples),
+        'memory_warmup_s': round(warmup_s, 2),
+        'rss_start_mb': _round(first['rss']),
+        'rss_after_warmup_mb': _round(warm['rss']),
+        'rss_end_mb': _round(last['rss']),
+        'rss_max_mb': _round(max(memory['rss'] for _, memory in samples)),
+        'rss_growth_mb': _round(last['rss'] - warm['rss']),
+        'rss_growth_from_start_mb': _round(last['rss'] - first['rss']),
+        'rss_slope_after_warmup_mb_per_min': _slope(
+            [(t, memory['rss']) for t, memory in samples if t >= warmup_s]),
+    }
+    for kind in ('anon', 'file'):
+        if kind in warm and kind in last:
+            report[f'rss_{kind}_growth_mb'] = _round(last[kind] - warm[kind])
+    return report
 
 
 def _round(value, digits=2):
