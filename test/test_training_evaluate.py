@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The evaluation set and its scoring, with an oracle that reads the truth and a real model."""
 
+import json
+
 import numpy as np
 import pytest
 from vlm_perception.model import DetectionResult, load_model, VLMConfig, VLMForDetection
@@ -96,3 +98,14 @@ def test_a_real_model_runs_through_load_model(tmp_path):
     for key in ('ap50_seen', 'absent_false_positive_rate', 'multi_object_recall'):
         assert 0.0 <= metrics[key] <= 1.0 or np.isnan(metrics[key])
     assert metrics['scenes'] == 4 and metrics['model'] == str(tmp_path)
+
+
+def test_eval_command_prints_json(tmp_path, capsys):
+    from vlm_perception.cli import main
+    VLMForDetection(VLMConfig.tiny()).save_pretrained(tmp_path)
+    assert main(['eval', '--model', str(tmp_path), '--scenes', '2', '--json',
+                 '--threads', '1']) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics['scenes'] == 2 and 'ap50_held_out' in metrics
+    assert main(['eval', '--model', str(tmp_path), '--scenes', '2', '--threads', '1']) == 0
+    assert 'false positives, absent objects' in capsys.readouterr().out

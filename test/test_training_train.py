@@ -87,3 +87,15 @@ def test_a_deeper_stem_keeps_the_token_grid():
     assert deep_grid == grid and deep_tokens.shape == tokens.shape
     convs = [m for m in deep.vision.patch_embed.stem if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) == 1 + 2 * 3  # patchify, then per downsampling one stride-2 + two 3x3
+
+
+def test_the_same_seed_gives_the_same_weights(tmp_path):
+    tiny = VLMConfig.tiny().to_dict()
+    recipe = Recipe(seed=5, steps=2, batch_size=2, warmup_steps=1, queries_per_image=6,
+                    sizes=[[96, 64]], model={key: tiny[key] for key in DEFAULT_RECIPE.model},
+                    calibration_scenes=0)
+    runs = []
+    for name in ('a', 'b'):
+        train_module.train(recipe, str(tmp_path / name), log=lambda line: None)
+        runs.append(VLMForDetection.from_pretrained(str(tmp_path / name)).state_dict())
+    assert all(torch.equal(runs[0][key], runs[1][key]) for key in runs[0])

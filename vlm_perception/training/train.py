@@ -170,9 +170,21 @@ def train(recipe, out, device='cpu', minutes=None, workers=0, log_every=25, log=
     Run the recipe and save the model to ``out``; return the summary written to training.json.
 
     ``minutes`` (optional) caps the wall time: after the first steps the
-    schedule is shortened to what fits.
+    schedule is shortened to what fits. Deterministic algorithms are on while
+    it runs, so a rerun with the same recipe and thread count gives the same
+    weights bit for bit (without them, multi-threaded CPU kernels differ in
+    the last bit from run to run, and 3000 steps amplify that).
     """
-    device = torch.device(device)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _train(recipe, out, torch.device(device), minutes, workers, log_every, log)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _train(recipe, out, device, minutes, workers, log_every, log):
+    """Run :func:`train` with deterministic algorithms already on."""
     model = build_model(recipe).to(device).train()
     weights = LossWeights(**recipe.loss)
     auxiliary = None
