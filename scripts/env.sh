@@ -3,7 +3,8 @@
 #
 # Enter the development environment that `make setup` built:
 #   source scripts/env.sh
-# Activates .venv (ROS 2 Jazzy from PyPI wheels) and the colcon workspace in install/.
+# Activates .venv (ROS 2 Jazzy from PyPI wheels) and the colcon workspace in install/,
+# and puts the package's executables on PATH.
 
 _vlm_root=$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/.." && pwd)
 if [ ! -f "$_vlm_root/install/setup.bash" ]; then
@@ -21,4 +22,10 @@ case $- in *u*) _vlm_nounset=1; set +u ;; *) _vlm_nounset= ;; esac
 # shellcheck disable=SC1091
 source "$_vlm_root/install/setup.bash"
 [ -n "$_vlm_nounset" ] && set -u
+# The package's executables (vlm-perception, vlm_perception_node, synthetic_camera) by name,
+# as `ros2 run` would find them.
+case ":$PATH:" in
+    *":$_vlm_root/install/vlm_perception/lib/vlm_perception:"*) ;;
+    *) export PATH=$_vlm_root/install/vlm_perception/lib/vlm_perception:$PATH ;;
+esac
 unset _vlm_root _vlm_nounset

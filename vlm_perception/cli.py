@@ -25,7 +25,9 @@ def main(argv=None):
     """Parse ``argv``, run the chosen subcommand and return its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(
-        prog='vlm-perception', description=__doc__.strip().splitlines()[0])
+        prog='vlm-perception',
+        description='Open-vocabulary detection with vlm_perception models: detect, train, '
+                    'evaluate, benchmark.')
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     chosen = next((arg for arg in argv if not arg.startswith('-')), None)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
