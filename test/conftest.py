@@ -8,35 +8,21 @@ pytest session takes a ROS domain of its own (held by a file lock for the sessio
 and keeps discovery on this machine. Child processes inherit the environment.
 """
 
-import fcntl
 import os
-import tempfile
 
 import pytest
+from vlm_perception.ros_domain import claim_ros_domain
 
+# Held for the whole session; the domain is ours while this file stays open.
 _DOMAIN_LOCK = None
-
-
-def _claim_ros_domain():
-    """Lock and return a ROS_DOMAIN_ID that no other test session on this machine holds."""
-    global _DOMAIN_LOCK
-    for domain in range(1 + os.getpid() % 100, 1 + os.getpid() % 100 + 100):
-        domain = 1 + (domain - 1) % 100
-        path = os.path.join(tempfile.gettempdir(), f'vlm_perception_test_domain_{domain}.lock')
-        lock = open(path, 'w')
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            continue
-        _DOMAIN_LOCK = lock
-        return domain
-    raise RuntimeError('every ROS domain 1..100 is held by another test session')
 
 
 def pytest_configure(config):
     """Isolate this session's ROS graph before any test imports rclpy."""
-    os.environ['ROS_DOMAIN_ID'] = str(_claim_ros_domain())
+    global _DOMAIN_LOCK
+    # Domains 1..100 are the tests' (the benchmark takes 101 and up).
+    domain, _DOMAIN_LOCK = claim_ros_domain(range(1, 101), 'vlm_perception_test_domain')
+    os.environ['ROS_DOMAIN_ID'] = str(domain)
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     os.environ.pop('ROS_STATIC_PEERS', None)
     # No test may reach a model hub.

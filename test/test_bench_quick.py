@@ -17,10 +17,10 @@ import pytest
 
 pytest.importorskip('vlm_perception.msg')
 pytestmark = pytest.mark.ros
+from vlm_perception.node import STAGES  # noqa: E402
 
 HEADLINE = ('ros_over_model', 'speedup_vs_transformers', 'text_cache_speedup',
             'overload_latency_p95_over_period', 'overload_rss_growth_mb')
-STAGES = ('conversion', 'preprocess', 'text', 'forward', 'postprocess', 'message', 'publish')
 REPETITIONS = 3
 
 

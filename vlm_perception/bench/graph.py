@@ -12,26 +12,23 @@ and listens here to the node's ``MultimodalFeatures`` and ``/diagnostics``.
 counters and its resident memory.
 """
 
-import fcntl
 import os
 import queue
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 import numpy as np
+
+from vlm_perception.ros_domain import claim_ros_domain
 
 from .stats import summarise
 
 NODE_NAME = 'vlm_bench_node'
 TOPICS = {'camera/image_raw': '/vlm_bench/image', 'command_text': '/vlm_bench/command',
           'multimodal_features': '/vlm_bench/features'}
-# Stages the node times for every frame and reports as <stage>_median_ms.
-NODE_STAGES = ('conversion', 'preprocess', 'text', 'forward', 'postprocess', 'message',
-               'publish')
 # Node counters read from /diagnostics before and after an overload run.
 NODE_COUNTERS = ('frames_received', 'frames_processed', 'frames_dropped')
 # Domains the benchmark may take (the tests take 1..100); 232 is Fast DDS's highest.
@@ -69,25 +66,6 @@ PROFILE_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES
 
 class GraphError(RuntimeError):
     """A process of the graph failed or did not answer in time; says which and why."""
-
-
-def claim_ros_domain(domains=DOMAINS, lock_name='vlm_perception_bench_domain'):
-    """
-    Lock a ROS_DOMAIN_ID of ``domains`` that no other process holds; return (id, lock).
-
-    Each domain is a lock file ``<lock_name>_<id>.lock`` in the temporary folder; the
-    lock (an open file) is held until it is closed or the process ends.
-    """
-    for domain in domains:
-        path = os.path.join(tempfile.gettempdir(), f'{lock_name}_{domain}.lock')
-        lock = open(path, 'w')
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            continue
-        return domain, lock
-    raise GraphError(f'every ROS domain in {domains.start}..{domains.stop - 1} is taken')
 
 
 def transport_settings(workdir, large_shm=True):
@@ -325,7 +303,7 @@ class BenchGraph:
         import rclpy
         from rclpy.context import Context
 
-        domain, self._domain_lock = claim_ros_domain()
+        domain, self._domain_lock = claim_ros_domain(DOMAINS, 'vlm_perception_bench_domain')
         env = dict(os.environ, ROS_DOMAIN_ID=str(domain),
                    ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1',
                    RCUTILS_COLORIZED_OUTPUT='0', HF_HUB_OFFLINE='1', **self.transport_env)
@@ -425,9 +403,11 @@ class BenchGraph:
 
     def stage_medians_ms(self):
         """Return the node's own per-stage medians (ms) from a fresh /diagnostics message."""
+        from vlm_perception.node import STAGES
+
         values = self.listener.fresh_diagnostics(timeout=30.0)
         return {stage: float(values[f'{stage}_median_ms'])
-                for stage in NODE_STAGES if values.get(f'{stage}_median_ms')}, values
+                for stage in STAGES if values.get(f'{stage}_median_ms')}, values
 
     def overload(self, rate, seconds, period_s, memory_every=0.5):
         """
