@@ -11,7 +11,7 @@ and keeps discovery on this machine. Child processes inherit the environment.
 import os
 
 import pytest
-from vlm_perception.ros_domain import claim_ros_domain
+from vlm_perception.local_graph import claim_ros_domain
 
 # Held for the whole session; the domain is ours while this file stays open.
 _DOMAIN_LOCK = None

@@ -25,6 +25,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from vlm_perception.conversion import msg_to_arrays
+from vlm_perception.local_graph import large_frame_transport
 from vlm_perception.msg import MultimodalFeatures
 from vlm_perception.training.metrics import match_detections
 from vlm_perception.world import COLOURS, make_phrase, parse_phrase, SHAPES
@@ -179,9 +180,11 @@ def start_processes(args):
         installed('synthetic_camera'), '--ros-args', '-p', f'rate:={args.rate}',
         '-p', f'scene_period:={args.scene_period}', '-p', f'seed:={args.seed}',
         '--log-level', 'warn'])
-    node = subprocess.Popen([
-        installed('vlm_perception_node'), '--ros-args', '-p', f'model:={args.model}',
-        '-p', f'device:={args.device}'])
+    # Empty values are left out: the node's defaults apply (the shipped model), and
+    # `-p model:=` with nothing after it is not a valid ROS argument.
+    overrides = [('model', args.model), ('device', args.device)]
+    node = subprocess.Popen([installed('vlm_perception_node'), '--ros-args'] + [
+        item for name, value in overrides if value for item in ('-p', f'{name}:={value}')])
     return camera, node
 
 
@@ -204,6 +207,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='vlm_perception.demo', description=__doc__)
     add_arguments(parser)
     args = parser.parse_args(argv)
+    # Before any participant exists: this process and both children use it.
+    transport_env, transport = large_frame_transport()
+    os.environ.update(transport_env)
+    print(f'transport: {transport}', flush=True)
     rclpy.init()
     driver = DemoDriver(args.seed)
     camera, node = start_processes(args)

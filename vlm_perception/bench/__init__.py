@@ -160,7 +160,8 @@ def run(args):
     if settings['threads']:
         torch.set_num_threads(settings['threads'])
 
-    from .graph import transport_settings
+    from vlm_perception.local_graph import large_frame_transport
+
     from .measure import measure_model
     from .models import default_model, owl_model
     from .report import busy_processes, describe_machine, table, targets
@@ -168,8 +169,8 @@ def run(args):
     report = {'machine': describe_machine(settings['device']), 'settings': settings}
     report['busy_processes'] = busy_processes()
     with tempfile.TemporaryDirectory(prefix='vlm_bench_') as workdir:
-        transport_env, settings['transport'] = transport_settings(
-            workdir, large_shm=settings['dds'] == 'large-shm')
+        transport_env, settings['transport'] = large_frame_transport(
+            enabled=settings['dds'] == 'large-shm')
         models = []
         if 'default' in settings['models']:
             models.append(default_model(workdir, settings['default_model'],

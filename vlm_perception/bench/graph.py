@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from vlm_perception.ros_domain import claim_ros_domain
+from vlm_perception.local_graph import claim_ros_domain
 
 from .stats import summarise
 
@@ -33,61 +33,10 @@ TOPICS = {'camera/image_raw': '/vlm_bench/image', 'command_text': '/vlm_bench/co
 NODE_COUNTERS = ('frames_received', 'frames_processed', 'frames_dropped')
 # Domains the benchmark may take (the tests take 1..100); 232 is Fast DDS's highest.
 DOMAINS = range(101, 233)
-# Fast DDS passes samples between processes through a shared-memory segment of 512 KB by
-# default; a 640x480 bgr8 frame (900 KB) does not fit and goes as UDP fragments instead,
-# where most best-effort frames are lost (measured here: 3 of 10 frames sent 0.3 s apart
-# arrived). With a 16 MB segment every frame arrives. Used unless the caller set a profile.
-FASTDDS_PROFILE = """<?xml version="1.0" encoding="UTF-8" ?>
-<profiles xmlns="http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles">
-  <transport_descriptors>
-    <transport_descriptor>
-      <transport_id>large_shm</transport_id>
-      <type>SHM</type>
-      <segment_size>16777216</segment_size>
-    </transport_descriptor>
-    <transport_descriptor>
-      <transport_id>udp</transport_id>
-      <type>UDPv4</type>
-    </transport_descriptor>
-  </transport_descriptors>
-  <participant profile_name="vlm_bench_large_shm" is_default_profile="true">
-    <rtps>
-      <userTransports>
-        <transport_id>large_shm</transport_id>
-        <transport_id>udp</transport_id>
-      </userTransports>
-      <useBuiltinTransports>false</useBuiltinTransports>
-    </rtps>
-  </participant>
-</profiles>
-"""
-PROFILE_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
 
 
 class GraphError(RuntimeError):
     """A process of the graph failed or did not answer in time; says which and why."""
-
-
-def transport_settings(workdir, large_shm=True):
-    """
-    Return (environment variables, description) of the DDS transport the graph uses.
-
-    With Fast DDS (the default RMW) and no profile of the caller's, ``large_shm``
-    writes FASTDDS_PROFILE into ``workdir`` and points Fast DDS at it.
-    """
-    rmw = os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
-    given = next((os.environ[name] for name in PROFILE_VARIABLES if os.environ.get(name)), None)
-    if rmw != 'rmw_fastrtps_cpp':
-        return {}, f'{rmw}, its default settings'
-    if given:
-        return {}, f"Fast DDS with the caller's profile {given}"
-    if not large_shm:
-        return {}, 'Fast DDS defaults (512 KB shared-memory segment)'
-    path = os.path.join(workdir, 'fastdds_large_shm.xml')
-    with open(path, 'w', encoding='utf-8') as stream:
-        stream.write(FASTDDS_PROFILE)
-    return ({name: path for name in PROFILE_VARIABLES},
-            'Fast DDS, shared-memory transport with a 16 MB segment')
 
 
 MEMORY_FIELDS = {'VmRSS': 'rss', 'RssAnon': 'anon', 'RssFile': 'file'}

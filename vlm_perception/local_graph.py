@@ -1,0 +1,60 @@
+# Copyright 2026 The vlm_perception Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Settings for a graph of ROS processes on one machine (the demo, the benchmark, tests).
+
+Two things: a ROS_DOMAIN_ID of one's own, so such graphs never cross, and a DDS
+transport that carries full camera frames (``config/fastdds_large_frames.xml``).
+"""
+
+import fcntl
+import os
+import tempfile
+
+PROFILE_FILE = 'fastdds_large_frames.xml'
+PROFILE_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
+
+
+def claim_ros_domain(domains, lock_name):
+    """
+    Lock a ROS_DOMAIN_ID of ``domains`` (a range) that no other process holds.
+
+    Each domain is a lock file ``<lock_name>_<id>.lock`` in the temporary folder.
+    Returns (domain, lock): keep ``lock`` (an open file) for as long as the domain is
+    used. Raises RuntimeError when every domain of the range is held.
+    """
+    for domain in domains:
+        path = os.path.join(tempfile.gettempdir(), f'{lock_name}_{domain}.lock')
+        lock = open(path, 'w')
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        return domain, lock
+    raise RuntimeError(f'every ROS domain in {domains.start}..{domains.stop - 1} is held '
+                       f'by another process ({lock_name})')
+
+
+def large_frame_transport(environ=os.environ, enabled=True):
+    """
+    Return (environment variables, description) of the transport for camera frames.
+
+    With Fast DDS (the default RMW) and no profile of the caller's, the variables
+    point Fast DDS at the package's profile with a 16 MB shared-memory segment, since
+    the default 512 KB segment loses most best-effort 640x480 frames. Otherwise, or
+    when not ``enabled``, they are empty and the description says what applies.
+    """
+    rmw = environ.get('RMW_IMPLEMENTATION') or 'rmw_fastrtps_cpp'
+    given = next((environ[name] for name in PROFILE_VARIABLES if environ.get(name)), None)
+    if rmw != 'rmw_fastrtps_cpp':
+        return {}, f'{rmw}, its default settings'
+    if given:
+        return {}, f"Fast DDS with the caller's profile {given}"
+    if not enabled:
+        return {}, 'Fast DDS defaults (512 KB shared-memory segment)'
+    from ament_index_python.packages import get_package_share_directory
+
+    path = os.path.join(get_package_share_directory('vlm_perception'), 'config', PROFILE_FILE)
+    return ({name: path for name in PROFILE_VARIABLES},
+            f'Fast DDS, shared memory with a 16 MB segment ({PROFILE_FILE})')
