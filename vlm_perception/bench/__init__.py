@@ -208,15 +208,18 @@ def headline(report):
         'headline_model': key,
         'ros_over_model': ros.get('over_forward'),
         'ros_over_node_forward': ros.get('over_node_forward'),
+        # The target: against pipeline("zero-shot-object-detection"), both fp32.
         'speedup_vs_transformers': comparison.get('speedups', {}).get(
-            'ours_fp32 vs transformers_fp32'),
+            'ours_fp32 vs transformers_pipeline_fp32'),
         'text_cache_speedup': (entry.get('text_cache') or {}).get('speedup'),
         'overload_latency_p95_over_period': overload.get('latency_p95_over_period'),
         'overload_rss_growth_mb': overload.get('rss_growth_mb'),
         'speedup_vs_transformers_best': best.get('speedup'),
         'speedup_vs_transformers_best_label': best.get('label'),
-        'speedup_vs_transformers_pipeline': comparison.get('speedups', {}).get(
-            'ours_fp32 vs transformers_pipeline_fp32'),
-        'speedup_vs_transformers_pipeline_label':
-            'ours fp32 vs pipeline("zero-shot-object-detection") fp32',
+        # The stricter one: against processor + model + post-processing as documented, both
+        # fp32, where the forward pass (the same torch operations) is most of the time.
+        'speedup_vs_transformers_processor': comparison.get('speedups', {}).get(
+            'ours_fp32 vs transformers_fp32'),
+        'speedup_vs_transformers_processor_label':
+            'ours fp32 vs processor + model + post_process fp32',
     }
