@@ -62,7 +62,7 @@ def test_demo_with_the_shipped_model_finds_what_it_is_asked_for():
 def test_demo_runs_another_model_and_says_when_the_node_cannot_start(tmp_path):
     model = save_tiny_model(tmp_path / 'model')
     run = subprocess.run(
-        [sys.executable, '-m', 'vlm_perception.demo', '--model', model, '--duration', '3',
+        [sys.executable, '-m', 'vlm_perception.demo', '--model', model, '--duration', '4',
          '--scene-period', '1'],
         capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent)
     assert run.returncode == 0 and 'summary: ' in run.stdout, run.stdout + run.stderr

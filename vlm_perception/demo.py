@@ -87,7 +87,8 @@ class DemoDriver(Node):
         self.rng = np.random.default_rng(seed)
         self.commands = self.create_publisher(String, 'command_text', 10)
         self.create_subscription(MultimodalFeatures, 'camera/ground_truth', self.on_truth, 10)
-        self.create_subscription(MultimodalFeatures, 'multimodal_features', self.on_answer, 10)
+        self.answers = self.create_subscription(MultimodalFeatures, 'multimodal_features',
+                                                self.on_answer, 10)
         self.truth_by_stamp = {}
         self.scene = None
         self.latest_truth = None
@@ -100,8 +101,15 @@ class DemoDriver(Node):
         self.latencies = []
 
     def ready(self):
-        """Return True once the node listens for commands and truth is arriving."""
-        return self.commands.get_subscription_count() > 0 and self.scene is not None
+        """
+        Return True once the graph is connected: truth arriving, and the node matched both ways.
+
+        Discovery matches each direction on its own; asking before the node's answers can
+        reach us loses them (seen: three seconds of unanswered commands).
+        """
+        return (self.scene is not None and self.commands.get_subscription_count() > 0
+                and self.answers.get_publisher_count() > 0
+                and self.count_subscribers('camera/image_raw') > 0)
 
     def on_truth(self, msg):
         """Keep the truth by stamp; a new scene gets a new command."""
