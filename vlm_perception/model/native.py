@@ -63,8 +63,9 @@ class VLMConfig:
     """
     Sizes and options of :class:`VLMForDetection`; saved as ``config.json``.
 
-    The defaults are the small model shipped as the default (trainable on a CPU);
-    :meth:`reference` gives the sizes of the original design.
+    The defaults are a small model, trainable on a CPU (the shipped one adds
+    ``stem_depth=2``, see ``training/recipe.py``); :meth:`reference` gives the sizes of
+    the original design.
     """
 
     image_size: tuple = (240, 320)      # (height, width) frames are resized to fit
