@@ -43,5 +43,6 @@ def test_the_two_commands_and_ci_agree():
     for target in ('demo', 'test', 'bench'):
         assert f'make {target}' in README and re.search(rf'^{target}:', makefile, re.M)
     assert 'make test' in (ROOT / '.ci' / 'run').read_text()
-    for placeholder in ('DEMO_OUTPUT', 'BENCH_SECTION', 'STATUS_SECTION', 'EVAL_TABLE'):
+    for placeholder in ('DEMO_OUTPUT', 'BENCH_SECTION', 'STATUS_SECTION', 'EVAL_TABLE',
+                        'TEST_COUNTS'):
         assert placeholder not in README
