@@ -205,6 +205,7 @@ def ask(client, image_topic, command_topic, features_topic, command, frame_id):
     return answers[0] if answers else None
 
 
+@pytest.mark.ros
 def test_launch_remaps_topics_into_the_namespace(client, tiny_model, tmp_path):
     params = write_params(tmp_path / 'params.yaml', score_threshold=0.0)
     launch = LaunchProcess(NODE_LAUNCH, namespace='lt_ns', params_file=params, model=tiny_model,
@@ -229,6 +230,7 @@ def test_launch_remaps_topics_into_the_namespace(client, tiny_model, tmp_path):
         launch.close()
 
 
+@pytest.mark.ros
 def test_launch_keeps_the_params_file_model_when_no_argument_names_one(
         client, tiny_model, tmp_path):
     params = write_params(tmp_path / 'params.yaml', model=tiny_model, device='cpu')
@@ -248,6 +250,7 @@ def test_launch_keeps_the_params_file_model_when_no_argument_names_one(
         launch.close()
 
 
+@pytest.mark.ros
 def test_demo_launch_runs_camera_and_node_together(client, tiny_model):
     from std_msgs.msg import String
     from vlm_perception.msg import MultimodalFeatures
