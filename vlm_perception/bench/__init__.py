@@ -78,7 +78,7 @@ def add_arguments(parser):
                         help='size of the random OWL-ViT (default base32; quick tiny)')
     parser.add_argument('--default-model', default=None,
                         help='native model folder to measure as the default (default: the '
-                             'shipped model, or a random stand-in until it exists)')
+                             'shipped model; quick: a tiny random one)')
     parser.add_argument('--queries', default=DEFAULT_QUERIES,
                         help=f'the command, phrases separated by commas (default '
                              f'{DEFAULT_QUERIES!r})')
@@ -98,6 +98,7 @@ def add_arguments(parser):
 def settings_from(args):
     """Resolve the options (quick defaults, device) into the settings dict the report keeps."""
     from vlm_perception.model.detector import resolve_device
+    from vlm_perception.pairing import parse_command
     from vlm_perception.params import defaults
 
     from .models import default_cache_dir
@@ -121,7 +122,9 @@ def settings_from(args):
         'threads': args.threads,
         'owl_preset': args.owl_preset or ('tiny' if args.quick else 'base32'),
         'default_model': args.default_model,
-        'queries': [query.strip() for query in args.queries.split(',') if query.strip()],
+        # Split as the node splits the command it is sent.
+        'queries': parse_command(args.queries, node['max_queries'],
+                                 node['max_query_chars']).queries,
         'command': args.queries,
         'transformers_threshold': args.threshold,
         'width': args.width,

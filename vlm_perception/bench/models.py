@@ -3,9 +3,8 @@
 """
 The models the benchmark measures, as folders ``load_model`` reads.
 
-* ``default``: the shipped native model (``DEFAULT_MODEL_PATH``) once training has
-  produced it; until then a randomly initialised model of the same configuration
-  (``VLMConfig()``), which costs the same to run.
+* ``default``: the shipped native model (``DEFAULT_MODEL_PATH``), or a tiny random
+  stand-in for ``--quick``.
 * ``owlvit_<preset>``: an OWL-ViT folder with random weights built here (no hub), of
   the published OWL-ViT-B/32 shapes at 768 px for preset ``base32``. Built once and
   kept in a cache folder (it is 500 MB and takes a while to write).
@@ -47,20 +46,17 @@ def default_model(workdir, path=None, tiny=False):
     """
     Return the BenchModel of the default model.
 
-    path: a native model folder to use instead. Otherwise the shipped model when it
-    exists (and ``tiny`` is false), else a random stand-in written to ``workdir``:
-    ``VLMConfig()`` (the shipped configuration), or ``VLMConfig.tiny()`` when ``tiny``.
+    path: a native model folder to use instead. Otherwise the shipped model, or when
+    ``tiny`` a random ``VLMConfig.tiny()`` model written to ``workdir``.
     """
     if path is not None:
         return BenchModel('default', os.path.abspath(path), 'native', f'native model {path}')
-    if not tiny and _complete(DEFAULT_MODEL_PATH):
+    if not tiny:
         return BenchModel('default', DEFAULT_MODEL_PATH, 'native',
                           'shipped tabletop model (trained weights)')
-    config = VLMConfig.tiny() if tiny else VLMConfig()
-    folder = build_random_native(os.path.join(workdir, 'default-standin'), config, seed=0)
-    size = 'VLMConfig.tiny()' if tiny else 'VLMConfig() (the shipped configuration)'
-    return BenchModel('default', folder, 'native',
-                      f'random stand-in, {size}: the shipped weights do not exist yet')
+    folder = build_random_native(os.path.join(workdir, 'default-standin'), VLMConfig.tiny(),
+                                 seed=0)
+    return BenchModel('default', folder, 'native', 'random stand-in, VLMConfig.tiny()')
 
 
 def owl_model(preset, cache_dir, workdir):
