@@ -16,13 +16,8 @@ import tempfile
 import time
 
 import numpy as np
-
-
-def installed_executable(name):
-    """Return the path of ``name`` in the colcon install tree (what ``ros2 run`` starts)."""
-    from ament_index_python.packages import get_package_prefix
-
-    return os.path.join(get_package_prefix('vlm_perception'), 'lib', 'vlm_perception', name)
+from vlm_perception import local_graph
+from vlm_perception.local_graph import installed_executable
 
 
 def save_tiny_model(directory):
@@ -35,15 +30,7 @@ def save_tiny_model(directory):
 
 def write_params(path, **parameters):
     """Write a ROS parameters file for vlm_perception_node; return its path."""
-    lines = ['/**:', '  ros__parameters:']
-    for name, value in parameters.items():
-        if isinstance(value, str):
-            value = '"' + value + '"'
-        elif isinstance(value, bool):
-            value = str(value).lower()
-        lines.append(f'    {name}: {value}')
-    Path(path).write_text('\n'.join(lines) + '\n')
-    return str(path)
+    return local_graph.write_params(path, parameters)
 
 
 class NodeProcess:

@@ -25,7 +25,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from vlm_perception.conversion import msg_to_arrays
-from vlm_perception.local_graph import large_frame_transport
+from vlm_perception.local_graph import installed_executable, large_frame_transport
 from vlm_perception.msg import MultimodalFeatures
 from vlm_perception.training.metrics import match_detections
 from vlm_perception.world import COLOURS, make_phrase, parse_phrase, SHAPES
@@ -174,24 +174,16 @@ class DemoDriver(Node):
                 f'(median)')
 
 
-def installed(executable):
-    """Return the path of one of the package's installed executables."""
-    from ament_index_python.packages import get_package_prefix
-
-    return os.path.join(get_package_prefix('vlm_perception'), 'lib', 'vlm_perception',
-                        executable)
-
-
 def start_processes(args):
     """Start the synthetic camera and the perception node; return both Popen objects."""
     camera = subprocess.Popen([
-        installed('synthetic_camera'), '--ros-args', '-p', f'rate:={args.rate}',
+        installed_executable('synthetic_camera'), '--ros-args', '-p', f'rate:={args.rate}',
         '-p', f'scene_period:={args.scene_period}', '-p', f'seed:={args.seed}',
         '--log-level', 'warn'])
     # Empty values are left out: the node's defaults apply (the shipped model), and
     # `-p model:=` with nothing after it is not a valid ROS argument.
     overrides = [('model', args.model), ('device', args.device)]
-    node = subprocess.Popen([installed('vlm_perception_node'), '--ros-args'] + [
+    node = subprocess.Popen([installed_executable('vlm_perception_node'), '--ros-args'] + [
         item for name, value in overrides if value for item in ('-p', f'{name}:={value}')])
     return camera, node
 

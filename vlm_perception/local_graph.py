@@ -3,8 +3,9 @@
 """
 Settings for a graph of ROS processes on one machine (the demo, the benchmark, tests).
 
-Two things: a ROS_DOMAIN_ID of one's own, so such graphs never cross, and a DDS
-transport that carries full camera frames (``config/fastdds_large_frames.xml``).
+Where the package's executables are, parameters files for them, a ROS_DOMAIN_ID of
+one's own (so such graphs never cross), and a DDS transport that carries full camera frames
+(``config/fastdds_large_frames.xml``).
 """
 
 import fcntl
@@ -13,6 +14,27 @@ import tempfile
 
 PROFILE_FILE = 'fastdds_large_frames.xml'
 PROFILE_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
+
+
+def installed_executable(name):
+    """Return the path of ``name`` in the colcon install tree (what ``ros2 run`` starts)."""
+    from ament_index_python.packages import get_package_prefix
+
+    return os.path.join(get_package_prefix('vlm_perception'), 'lib', 'vlm_perception', name)
+
+
+def write_params(path, parameters):
+    """Write a ROS parameters file (every node) of {name: value}; return its path."""
+    lines = ['/**:', '  ros__parameters:']
+    for name, value in parameters.items():
+        if isinstance(value, bool):
+            value = str(value).lower()
+        elif isinstance(value, str):
+            value = '"' + value.replace('"', '\\"') + '"'
+        lines.append(f'    {name}: {value}')
+    with open(path, 'w', encoding='utf-8') as stream:
+        stream.write('\n'.join(lines) + '\n')
+    return str(path)
 
 
 def claim_ros_domain(domains, lock_name):

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from vlm_perception.local_graph import claim_ros_domain
+from vlm_perception.local_graph import claim_ros_domain, installed_executable, write_params
 
 from .stats import summarise
 
@@ -68,28 +68,12 @@ def node_command(params_file):
     for name, topic in TOPICS.items():
         arguments += ['-r', f'{name}:={topic}']
     try:
-        from ament_index_python.packages import get_package_prefix
-        executable = os.path.join(get_package_prefix('vlm_perception'), 'lib',
-                                  'vlm_perception', 'vlm_perception_node')
+        executable = installed_executable('vlm_perception_node')
     except Exception:  # not installed by colcon: the same code, run as a module
         executable = None
     if executable and os.access(executable, os.X_OK):
         return [executable, *arguments]
     return [sys.executable, '-m', 'vlm_perception.node', *arguments]
-
-
-def write_params(path, parameters):
-    """Write a ROS parameters file for the node; return its path."""
-    lines = ['/**:', '  ros__parameters:']
-    for name, value in parameters.items():
-        if isinstance(value, bool):
-            value = str(value).lower()
-        elif isinstance(value, str):
-            value = '"' + value.replace('"', '\\"') + '"'
-        lines.append(f'    {name}: {value}')
-    with open(path, 'w', encoding='utf-8') as stream:
-        stream.write('\n'.join(lines) + '\n')
-    return path
 
 
 class _Process:
