@@ -205,6 +205,13 @@ def ask(client, image_topic, command_topic, features_topic, command, frame_id):
     return answers[0] if answers else None
 
 
+def assert_ended_cleanly(launch):
+    """Check that the launched node finished cleanly, without a traceback."""
+    output = launch.output()
+    assert 'process has finished cleanly' in output, output
+    assert 'Traceback' not in output, output
+
+
 @pytest.mark.ros
 def test_launch_remaps_topics_into_the_namespace(client, tiny_model, tmp_path):
     params = write_params(tmp_path / 'params.yaml', score_threshold=0.0)
@@ -224,8 +231,7 @@ def test_launch_remaps_topics_into_the_namespace(client, tiny_model, tmp_path):
         topics = {name for name, _ in client.node.get_topic_names_and_types()}
         assert '/lt_ns/vlm_perception/debug_image' in topics
         assert launch.interrupt() == 0
-        assert 'process has finished cleanly' in launch.output(), launch.output()
-        assert 'Traceback' not in launch.output(), launch.output()
+        assert_ended_cleanly(launch)
     finally:
         launch.close()
 
@@ -243,9 +249,7 @@ def test_launch_keeps_the_params_file_model_when_no_argument_names_one(
         assert answer is not None, launch.output()
         assert answer.model_id == tiny_model
         assert launch.interrupt_group() == 0
-        # A repeated SIGINT must not interrupt the node's cleanup.
-        assert 'process has finished cleanly' in launch.output(), launch.output()
-        assert 'Traceback' not in launch.output(), launch.output()
+        assert_ended_cleanly(launch)  # a repeated SIGINT did not interrupt the cleanup
     finally:
         launch.close()
 
