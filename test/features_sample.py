@@ -39,6 +39,9 @@ def sample_message():
     msg.object_positions = np.array([10.5, 20.25, 110.0, 220.75, 300.0, 40.0, 639.5, 479.0],
                                     dtype=np.float32)
     msg.object_scores = np.array([0.875, 0.3125], dtype=np.float32)
+    # The second object without usable depth: a NaN triple.
+    msg.object_positions_3d = np.array([0.125, -0.0625, 0.75] + [np.nan] * 3, np.float32)
+    msg.object_sizes_3d = np.array([0.08, 0.03125, 0.05] + [np.nan] * 3, np.float32)
     return msg
 
 

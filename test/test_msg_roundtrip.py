@@ -31,6 +31,8 @@ EXPECTED_FIELDS = {
     'detected_objects': 'sequence<string>',
     'object_positions': 'sequence<float>',
     'object_scores': 'sequence<float>',
+    'object_positions_3d': 'sequence<float>',
+    'object_sizes_3d': 'sequence<float>',
 }
 
 
@@ -75,7 +77,8 @@ def test_every_field_round_trips_between_processes(ros_context):
     for field in ('queries', 'detected_objects'):
         assert list(getattr(got, field)) == list(getattr(sent, field)), field
     for field in ('vision_features', 'text_features', 'fused_features', 'object_positions',
-                  'object_scores'):
+                  'object_scores', 'object_positions_3d', 'object_sizes_3d'):
+        # assert_array_equal takes NaN for equal to NaN (a 3D row without depth).
         np.testing.assert_array_equal(np.asarray(getattr(got, field)),
                                       np.asarray(getattr(sent, field)), err_msg=field)
     assert publisher.returncode == 0, 'the publisher did not shut down cleanly on SIGINT'
