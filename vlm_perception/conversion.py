@@ -184,6 +184,11 @@ def _stretch(values):
     return out
 
 
+def stamp_seconds(stamp):
+    """Return a builtin_interfaces/Time as float seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
 def image_to_array(msg):
     """
     Decode a sensor_msgs/Image into what the model takes.

@@ -27,11 +27,12 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 
 from vlm_perception.conversion import array_to_image, draw_detections, result_to_msg
+from vlm_perception.conversion import stamp_seconds
 from vlm_perception.depth_input import DepthInput, DepthUnusable, locate_detections
 from vlm_perception.image_input import ImageInput
 from vlm_perception.model import load_model, ModelLoadError
 from vlm_perception.msg import MultimodalFeatures
-from vlm_perception.pairing import FramePairing, LatencyWindow, parse_command, RateMeter
+from vlm_perception.pairing import FramePairing, LatencyWindow, parse_command, RateMeter, Work
 from vlm_perception.params import check_together, check_update, declare_parameters
 from vlm_perception.params import ParameterError
 from vlm_perception.runner import run_node
@@ -48,22 +49,21 @@ THROTTLE = 5.0
 DEPTH_POLL_PERIOD = 0.005
 
 
-def stamp_seconds(stamp):
-    """Return a builtin_interfaces/Time as float seconds."""
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
 def shorten(text, limit=80):
     """Return ``text`` cut to ``limit`` characters for a log line."""
     return text if len(text) <= limit else text[:limit] + f'... ({len(text)} characters)'
 
 
-class Work(NamedTuple):
-    """One frame for the inference thread: the paired job, its depth, when it arrived."""
+class Perception(NamedTuple):
+    """What :meth:`VlmPerceptionNode.perceive` made of one frame, for publishing or returning."""
 
-    job: Any          # pairing.Job: the Image message, its stamp, the command
-    depth: Any        # depth_input.DepthFrame, or None without use_depth
-    received: float   # time.monotonic() of the hand-over
+    msg: Any          # the MultimodalFeatures
+    image: Any        # the decoded frame, (H, W, 3) or (H, W) uint8
+    order: str        # its channel order: 'rgb', 'bgr' or 'mono'
+    result: Any       # the model's DetectionResult
+    positions: Any    # (N, 3) metres, or None without depth
+    sizes: Any        # (N, 3) metres, or None without depth
+    durations: dict   # seconds per stage (STAGES but 'publish')
 
 
 class VlmPerceptionNode(Node):
@@ -214,7 +214,11 @@ class VlmPerceptionNode(Node):
     # Worker side: the model.
 
     def process(self, detector, work):
-        """Convert, infer, locate in 3D, build and publish the result of one frame."""
+        """Topic path: perceive one frame, then publish the result."""
+        self.publish(self.perceive(detector, work), work)
+
+    def perceive(self, detector, work):
+        """Convert, infer, locate in 3D and build the result of one frame; returns Perception."""
         job = work.job
         start = time.monotonic()
         image, order = self.images.decode(job.frame)
@@ -229,22 +233,28 @@ class VlmPerceptionNode(Node):
         msg = result_to_msg(result, job.frame.header, job.command, job.queries,
                             detector.model_id, detector.backend, image.shape[1],
                             image.shape[0], positions, sizes)
-        built = time.monotonic()
-        self.features_publisher.publish(msg)
-        published = time.monotonic()
-        self.publish_views(image, order, result, job.frame.header, positions, sizes)
         durations = dict(result.timings, conversion=converted - start,
-                         depth=located - inferred, message=built - located,
-                         publish=published - built)
+                         depth=located - inferred, message=time.monotonic() - located)
+        return Perception(msg, image, order, result, positions, sizes, durations)
+
+    def publish(self, perceived, work):
+        """Publish a topic frame's result and its views; record its timings."""
+        start = time.monotonic()
+        self.features_publisher.publish(perceived.msg)
+        published = time.monotonic()
+        self.publish_views(perceived.image, perceived.order, perceived.result,
+                           perceived.msg.header, perceived.positions, perceived.sizes)
+        durations = dict(perceived.durations, publish=published - start)
         for stage, window in self.stage_times.items():
             window.add(durations.get(stage, 0.0))
         self.latency.add(published - work.received)
         self.output_rate.tick(published)
         if self.get_logger().is_enabled_for(LoggingSeverity.DEBUG):
+            result = perceived.result
             found = ', '.join(f'{label} {score:.2f}'
                               for label, score in zip(result.labels, result.scores))
             self.get_logger().debug(
-                f'frame {stamp_seconds(msg.header.stamp):.3f}: [{found}], '
+                f'frame {stamp_seconds(perceived.msg.header.stamp):.3f}: [{found}], '
                 f'{(published - work.received) * 1e3:.1f} ms from arrival to publish')
 
     def locate(self, depth, header, image, boxes):
