@@ -37,6 +37,7 @@ class ImageInput:
         self.throttle = throttle
         self.rate = RateMeter()
         self.last_arrival = None          # time.monotonic() of the newest frame
+        self.last_frame = None            # the newest frame's message (for ~/detect)
         self.started = time.monotonic()
         self._on_image = on_image
         self.subscription = node.create_subscription(
@@ -54,7 +55,7 @@ class ImageInput:
         return image_to_array(msg)
 
     def _on_message(self, msg):
-        self.last_arrival = time.monotonic()
+        self.last_frame, self.last_arrival = msg, time.monotonic()
         self.rate.tick(self.last_arrival)
         self._on_image(msg)
 

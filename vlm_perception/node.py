@@ -5,11 +5,12 @@ vlm_perception_node: camera frames and a text command in, MultimodalFeatures out
 
 A thin layer that wires plain parts together: parameters (params.py), the camera
 input (image_input.py), registered depth (depth_input.py, with ``use_depth``),
-frame/command pairing (pairing.py), the inference thread (worker.py), message
-conversion (conversion.py), 3D geometry (geometry.py), RViz markers (markers.py)
-and the model (model/). The executor only stamps, pairs and hands frames over;
-one worker thread runs the model on the newest frame, so a slow model drops
-frames instead of queueing them.
+frame/command pairing (pairing.py), the inference thread (worker.py), the ~/detect
+service (detect_service.py), message conversion (conversion.py), 3D geometry
+(geometry.py), RViz markers (markers.py) and the model (model/). The executor only
+stamps, pairs and hands frames over; one worker thread runs the model on the newest
+frame, so a slow model drops frames instead of queueing them. Topic frames and
+service requests share one code path, :meth:`VlmPerceptionNode.perceive`.
 """
 
 import sys
@@ -29,6 +30,7 @@ from std_msgs.msg import Header, String
 from vlm_perception.conversion import array_to_image, draw_detections, result_to_msg
 from vlm_perception.conversion import stamp_seconds
 from vlm_perception.depth_input import DepthInput, DepthUnusable, locate_detections
+from vlm_perception.detect_service import DetectService, PendingRequest
 from vlm_perception.image_input import ImageInput
 from vlm_perception.model import load_model, ModelLoadError
 from vlm_perception.msg import MultimodalFeatures
@@ -80,7 +82,8 @@ class VlmPerceptionNode(Node):
                 nms_iou=self.config['nms_iou'], max_detections=self.config['max_detections']),
             self.process,
             warn=lambda text: self.get_logger().warn(text, throttle_duration_sec=THROTTLE),
-            error=lambda text: self.get_logger().error(text, throttle_duration_sec=THROTTLE))
+            error=lambda text: self.get_logger().error(text, throttle_duration_sec=THROTTLE),
+            answer=self.perceive)
         self.detector = self.worker.start()
         # Loaded with its own recommended threshold; a negative parameter keeps that one.
         self.recommended_threshold = self.detector.score_threshold
@@ -107,6 +110,8 @@ class VlmPerceptionNode(Node):
             self.markers_publisher = self.create_publisher(MarkerArray, '~/markers', 1)
             self.depth = DepthInput(self, self.config, self.on_depth_paired,
                                     self.config['frame_buffer_size'])
+        self.detect = DetectService(self, self.config, self.worker, self.images, self.depth,
+                                    THROTTLE)
         self.command_subscription = self.create_subscription(
             String, 'command_text', self.on_command,
             QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
@@ -134,7 +139,8 @@ class VlmPerceptionNode(Node):
                 f'images {self.images.topic_name} ({self.config["image_reliability"]}), '
                 f'commands {self.command_subscription.topic_name}, '
                 f'features {self.features_publisher.topic_name}, '
-                f'debug image {self.debug_publisher.topic_name}; {depth}'
+                f'debug image {self.debug_publisher.topic_name}, '
+                f'service {self.detect.name}; {depth}'
                 f'sync_policy {self.pairing.policy}')
 
     def now(self):
@@ -172,6 +178,9 @@ class VlmPerceptionNode(Node):
 
     def on_depth_paired(self, job, depth):
         """Hand a job whose depth is decided (found, or given up on) to the worker."""
+        if isinstance(job, PendingRequest):  # a ~/detect request's frame
+            job.go_on(depth)
+            return
         self.worker.submit(Work(job, depth, time.monotonic()))
 
     def check_inputs(self):
@@ -311,6 +320,8 @@ class VlmPerceptionNode(Node):
             'command': '' if self.pairing.command is None else self.pairing.command[0],
             'text_cache_hits': str(self.detector.text_cache.hits),
             'text_cache_misses': str(self.detector.text_cache.misses),
+            'detect_requests_served': str(self.detect.served),
+            'detect_requests_refused': str(self.detect.refused),
         }
         if self.depth is not None:
             values['frames_without_depth'] = str(self.frames_without_depth)
@@ -337,7 +348,8 @@ class VlmPerceptionNode(Node):
         return Header(stamp=self.get_clock().now().to_msg())
 
     def destroy_node(self):
-        """Stop the worker, then the node."""
+        """Refuse what ~/detect still holds, stop the worker, then the node."""
+        self.detect.close()
         self.worker.close()
         return super().destroy_node()
 
