@@ -67,7 +67,8 @@ class DetectService:
 
     ``config`` is the node's live parameter dict (max_queries, max_query_chars,
     detect_max_frame_age); ``images`` the ImageInput (its newest frame); ``depth`` the
-    DepthInput, or None without use_depth. ``served`` and ``refused`` count requests.
+    DepthInput, or None without use_depth. ``served`` and ``refused`` count answered
+    requests.
     """
 
     def __init__(self, node, config, worker, images, depth, throttle):
@@ -86,6 +87,11 @@ class DetectService:
         self.service = node.create_service(Detect, SERVICE, self._on_request,
                                            callback_group=ReentrantCallbackGroup())
         self.name = node.resolve_service_name(SERVICE)  # after namespace and remapping
+
+    @property
+    def waiting(self):
+        """Return how many requests wait for their answer (for depth, or for the worker)."""
+        return len(self._waiting)
 
     async def _on_request(self, request, response):
         # The answer resolves to (MultimodalFeatures, '') or (None, reason); a result,

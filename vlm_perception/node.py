@@ -322,6 +322,7 @@ class VlmPerceptionNode(Node):
             'text_cache_misses': str(self.detector.text_cache.misses),
             'detect_requests_served': str(self.detect.served),
             'detect_requests_refused': str(self.detect.refused),
+            'detect_requests_waiting': str(self.detect.waiting),
         }
         if self.depth is not None:
             values['frames_without_depth'] = str(self.frames_without_depth)
