@@ -20,7 +20,7 @@ pytestmark = pytest.mark.ros
 from vlm_perception.node import STAGES  # noqa: E402
 
 HEADLINE = ('ros_over_model', 'speedup_vs_transformers', 'text_cache_speedup',
-            'overload_latency_p95_over_period', 'overload_rss_growth_mb')
+            'service_over_model', 'overload_latency_p95_over_period', 'overload_rss_growth_mb')
 REPETITIONS = 3
 
 
@@ -76,6 +76,10 @@ def test_every_measurement_ran_for_each_model(bench, key):
     assert ros['end_to_end']['n'] == REPETITIONS and ros['end_to_end']['median_ms'] > 0
     assert set(ros['node_stage_medians_ms']) == set(STAGES) - {'depth'}  # depth: use_depth
     assert ros['over_forward'] > 0 and ros['over_infer'] > 0 and ros['over_node_forward'] > 0
+    service = entry['service']
+    assert service['round_trip']['n'] == service['model_alone']['infer']['n'] == REPETITIONS
+    assert service['round_trip']['median_ms'] > 0
+    assert service['over_infer'] > 0 and service['over_forward'] > 0
     cache = entry['text_cache']
     assert cache['cache_on']['n'] == cache['cache_off']['n'] == REPETITIONS
     assert cache['speedup'] > 0
@@ -107,5 +111,6 @@ def test_transformers_comparison_finds_the_same_boxes(bench):
 
 def test_the_table_is_printed(bench):
     _, table = bench
-    for text in ('owlvit_tiny', 'default', 'through ROS: end to end', *HEADLINE):
+    for text in ('owlvit_tiny', 'default', 'through ROS: end to end',
+                 'through ~/detect: round trip', *HEADLINE):
         assert text in table

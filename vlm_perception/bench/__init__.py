@@ -16,7 +16,9 @@ For the default model and an OWL-ViT-B/32-sized model (random weights built here
    weights, image and queries, per frame, with the detections compared;
 4. text cache: a repeated command (cached embeddings) against re-encoding every frame;
 5. overload: the camera at 30 Hz for 60 s into a model slower than that: output rate,
-   latency, dropped frames, the node's resident memory.
+   latency, dropped frames, the node's resident memory;
+6. the ~/detect service: a request carrying the same frame and the command, round trip
+   from this process, interleaved with (1).
 
 Prints a table; ``--json PATH`` writes everything (top-level headline numbers from the
 OWL-ViT model, see report.TARGETS). ``--quick`` runs every code path on tiny models in
@@ -29,7 +31,7 @@ import os
 import sys
 import tempfile
 
-SECTIONS = ('model', 'ros', 'transformers', 'text_cache', 'overload')
+SECTIONS = ('model', 'ros', 'transformers', 'text_cache', 'overload', 'service')
 MODELS = ('default', 'owl')
 DEFAULT_QUERIES = 'red circle, blue square, green triangle'
 CPU_COMPARE_PRECISIONS = ('fp32', 'bf16', 'int8')
@@ -204,6 +206,7 @@ def headline(report):
     key = next((key for key in models if key.startswith('owlvit')), next(iter(models), None))
     entry = models.get(key, {})
     ros = entry.get('ros') or {}
+    service = entry.get('service') or {}
     comparison = entry.get('transformers') or {}
     overload = entry.get('overload') or {}
     best = comparison.get('best') or {}
@@ -211,6 +214,7 @@ def headline(report):
         'headline_model': key,
         'ros_over_model': ros.get('over_forward'),
         'ros_over_node_forward': ros.get('over_node_forward'),
+        'service_over_model': service.get('over_infer'),
         # The target: against pipeline("zero-shot-object-detection"), both fp32.
         'speedup_vs_transformers': comparison.get('speedups', {}).get(
             'ours_fp32 vs transformers_pipeline_fp32'),
