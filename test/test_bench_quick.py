@@ -50,6 +50,7 @@ def test_headline_numbers_are_present_and_sane(bench):
     assert positive(report['speedup_vs_transformers_best'])
     assert positive(report['speedup_vs_transformers_processor'])
     assert positive(report['ros_over_node_forward'])
+    assert positive(report['service_over_node_forward'])
     assert set(report['targets']) == set(HEADLINE) - {'text_cache_speedup'}
     assert all(item['met'] in (True, False) for item in report['targets'].values())
 
@@ -80,6 +81,7 @@ def test_every_measurement_ran_for_each_model(bench, key):
     assert service['round_trip']['n'] == service['model_alone']['infer']['n'] == REPETITIONS
     assert service['round_trip']['median_ms'] > 0
     assert service['over_infer'] > 0 and service['over_forward'] > 0
+    assert service['over_node_forward'] > 0
     cache = entry['text_cache']
     assert cache['cache_on']['n'] == cache['cache_off']['n'] == REPETITIONS
     assert cache['speedup'] > 0

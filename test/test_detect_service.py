@@ -19,7 +19,7 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
-from ros_graph import GraphClient, make_image, malformed_images, NodeProcess, save_tiny_model
+from ros_graph import graph_client, make_image, malformed_images, NodeProcess, save_tiny_model
 from ros_graph import write_params
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
@@ -45,15 +45,8 @@ def tiny_model(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def client():
-    import rclpy
-    from rclpy.context import Context
-
-    context = Context()
-    rclpy.init(context=context)
-    graph = GraphClient(context, name='vlm_detect_test_client')
-    yield graph
-    graph.close()
-    rclpy.shutdown(context=context)
+    with graph_client('vlm_detect_test_client') as graph:
+        yield graph
 
 
 def ros_arguments(name, tmp_path_factory, model, **parameters):
@@ -262,13 +255,7 @@ def test_topic_results_keep_flowing_while_requests_are_served(plain):
 
 def ask_until_stopped(name, stop, answers):
     """Call /``name``/detect back to back from a node of its own until ``stop``."""
-    import rclpy
-    from rclpy.context import Context
-
-    context = Context()
-    rclpy.init(context=context)
-    graph = GraphClient(context, name='vlm_detect_load')
-    try:
+    with graph_client('vlm_detect_load') as graph:
         detect = graph.node.create_client(Detect, f'/{name}/detect')
         assert graph.spin_until(detect.service_is_ready, timeout=30)
         image = make_image(40, 30, seed=3)
@@ -276,9 +263,6 @@ def ask_until_stopped(name, stop, answers):
             future = detect.call_async(Detect.Request(command='blue square', image=image))
             if graph.spin_until(future.done, timeout=30):
                 answers.append(future.result())
-    finally:
-        graph.close()
-        rclpy.shutdown(context=context)
 
 
 def vlm_perception(*arguments, timeout=120):

@@ -83,7 +83,7 @@ class VlmPerceptionNode(Node):
             self.process,
             warn=lambda text: self.get_logger().warn(text, throttle_duration_sec=THROTTLE),
             error=lambda text: self.get_logger().error(text, throttle_duration_sec=THROTTLE),
-            answer=self.perceive)
+            answer=self.answer)
         self.detector = self.worker.start()
         # Loaded with its own recommended threshold; a negative parameter keeps that one.
         self.recommended_threshold = self.detector.score_threshold
@@ -246,6 +246,12 @@ class VlmPerceptionNode(Node):
                          depth=located - inferred, message=time.monotonic() - located)
         return Perception(msg, image, order, result, positions, sizes, durations)
 
+    def answer(self, detector, work):
+        """~/detect path: perceive one frame and record its stage times; returns Perception."""
+        perceived = self.perceive(detector, work)
+        self.record_stages(perceived.durations)
+        return perceived
+
     def publish(self, perceived, work):
         """Publish a topic frame's result and its views; record its timings."""
         start = time.monotonic()
@@ -253,9 +259,7 @@ class VlmPerceptionNode(Node):
         published = time.monotonic()
         self.publish_views(perceived.image, perceived.order, perceived.result,
                            perceived.msg.header, perceived.positions, perceived.sizes)
-        durations = dict(perceived.durations, publish=published - start)
-        for stage, window in self.stage_times.items():
-            window.add(durations.get(stage, 0.0))
+        self.record_stages(dict(perceived.durations, publish=published - start))
         self.latency.add(published - work.received)
         self.output_rate.tick(published)
         if self.get_logger().is_enabled_for(LoggingSeverity.DEBUG):
@@ -265,6 +269,12 @@ class VlmPerceptionNode(Node):
             self.get_logger().debug(
                 f'frame {stamp_seconds(perceived.msg.header.stamp):.3f}: [{found}], '
                 f'{(published - work.received) * 1e3:.1f} ms from arrival to publish')
+
+    def record_stages(self, durations):
+        """Add one frame's stage times (seconds) to the /diagnostics medians."""
+        for stage, window in self.stage_times.items():
+            if stage in durations:
+                window.add(durations[stage])
 
     def locate(self, depth, header, image, boxes):
         """Return (positions, sizes) (N, 3) for the boxes; NaN rows, and a warning, when none."""

@@ -215,6 +215,7 @@ def headline(report):
         'ros_over_model': ros.get('over_forward'),
         'ros_over_node_forward': ros.get('over_node_forward'),
         'service_over_model': service.get('over_infer'),
+        'service_over_node_forward': service.get('over_node_forward'),
         # The target: against pipeline("zero-shot-object-detection"), both fp32.
         'speedup_vs_transformers': comparison.get('speedups', {}).get(
             'ours_fp32 vs transformers_pipeline_fp32'),

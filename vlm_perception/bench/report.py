@@ -184,7 +184,7 @@ def table(report):
     for key, item in report['targets'].items():
         met = '-' if item['met'] is None else ('yes' if item['met'] else 'NO')
         lines.append(f'{key:<34} {_number(item["value"]):>10} {item["target"]:>10}  {met}')
-    for key in ('ros_over_node_forward', 'text_cache_speedup'):
+    for key in ('ros_over_node_forward', 'service_over_node_forward', 'text_cache_speedup'):
         lines.append(f'{key:<34} {_number(report.get(key)):>10}')
     for key in ('speedup_vs_transformers_processor', 'speedup_vs_transformers_best'):
         if report.get(key) is not None:
@@ -236,6 +236,7 @@ def _ratios(entry):
     if service:
         yield '~/detect round trip / model infer', service.get('over_infer')
         yield '~/detect round trip / model forward', service.get('over_forward')
+        yield '~/detect round trip / forward inside the node', service.get('over_node_forward')
     comparison = entry.get('transformers') or {}
     for label, value in comparison.get('speedups', {}).items():
         yield f'speed-up {label}', value
