@@ -185,19 +185,19 @@ class SceneGenerator:
         light_angle = rng.uniform(0, 2 * math.pi)
         light_dir = (math.cos(light_angle), math.sin(light_angle))
         squash = rng.uniform(*SQUASH_RANGE)
-        objects, outlines = [], []
+        objects, coverages = [], []
         for _ in range(int(rng.integers(1, self.max_objects + 1))):
             colour, shape = self.pairs[int(rng.integers(len(self.pairs)))]
             points = self._place(rng, shape, width, height, squash, objects)
             if points is None:
                 continue
-            draw_object(image, rng, points, sample_colour(rng, colour) * gains, light_dir, light)
+            coverages.append(draw_object(image, rng, points, sample_colour(rng, colour) * gains,
+                                         light_dir, light))
             objects.append(SceneObject(colour, shape, outline_box(points)))
-            outlines.append(points)
         image = apply_camera(image, rng)
-        return self._in_space(Scene(image, objects, index), stream, squash, outlines)
+        return self._in_space(Scene(image, objects, index), stream, squash, coverages)
 
-    def _in_space(self, scene, stream, squash, outlines):
+    def _in_space(self, scene, stream, squash, coverages):
         """Add the camera, the heights and (with ``depth``) the depth and the 3D truth."""
         rng = np.random.default_rng(stream + [VIEW_STREAM])
         height, width = scene.image.shape[:2]
@@ -208,7 +208,7 @@ class SceneGenerator:
         objects = [replace(obj, top_height=float(h)) for obj, h in zip(scene.objects, heights)]
         if not self.depth:
             return replace(scene, objects=objects, view=view)
-        labels = label_pixels(outlines, width, height)
+        labels = label_pixels(coverages, width, height)
         truth = surface_depth(view, labels, heights)
         positions, sizes = visible_surfaces(truth, labels, view.intrinsics,
                                             [obj.box for obj in objects])

@@ -16,7 +16,6 @@ right, y down, z forward; pixel (row i, column j) looks through (u, v) = (j, i).
 import math
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 
 from vlm_perception.geometry import back_project, PinholeIntrinsics
@@ -91,19 +90,20 @@ def draw_view(rng, width, height, distance_range, tilt):
                      float(tilt))
 
 
-def label_pixels(outlines, width, height):
+def label_pixels(coverages, width, height):
     """
     Return (height, width) int16: which object each pixel shows, -1 for the table.
 
-    ``outlines``: the objects' polygons in drawing order; a pixel belongs to the last
-    polygon that covers its centre (OpenCV's fill), so later objects hide earlier ones
-    as they do in the colour image.
+    ``coverages``: per object in drawing order, (x0, y0, coverage) as
+    :func:`~vlm_perception.world.render.draw_object` returns it. A pixel shows the
+    last object that covers at least half of it, so later objects hide earlier ones
+    as they do in the colour image, and a pixel's centre is always inside the box of
+    the object it shows.
     """
     labels = np.full((height, width), -1, np.int16)
-    for index, points in enumerate(outlines):
-        # 4 fractional bits; OpenCV's pixel centres are at integers, ours at +0.5.
-        fixed = np.round((np.asarray(points) - 0.5) * 16.0).astype(np.int32)
-        cv2.fillPoly(labels, [fixed], index, lineType=cv2.LINE_8, shift=4)
+    for index, (x0, y0, coverage) in enumerate(coverages):
+        window = labels[y0:y0 + coverage.shape[0], x0:x0 + coverage.shape[1]]
+        window[coverage >= 0.5] = index
     return labels
 
 
