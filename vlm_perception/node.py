@@ -3,40 +3,49 @@
 """
 vlm_perception_node: camera frames and a text command in, MultimodalFeatures out.
 
-A thin layer over plain parts: parameters (params.py), frame/command pairing
-(pairing.py), message conversion (conversion.py) and the model (model/). The
-executor only stamps, pairs and hands frames over; one worker thread runs the
-model on the newest frame, so a slow model drops frames instead of queueing them.
+A thin layer that wires plain parts together: parameters (params.py), the camera
+input (image_input.py), registered depth (depth_input.py, with ``use_depth``),
+frame/command pairing (pairing.py), the inference thread (worker.py), message
+conversion (conversion.py), 3D geometry (geometry.py), RViz markers (markers.py)
+and the model (model/). The executor only stamps, pairs and hands frames over;
+one worker thread runs the model on the newest frame, so a slow model drops
+frames instead of queueing them.
 """
 
 import sys
-import threading
 import time
+from typing import Any, NamedTuple
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
-from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.logging import LoggingSeverity
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 
-from vlm_perception.conversion import (
-    array_to_image, draw_detections, image_to_array, ImageConversionError, result_to_msg)
+from vlm_perception.conversion import array_to_image, draw_detections, result_to_msg
+from vlm_perception.depth_input import DepthInput, DepthUnusable, locate_detections
+from vlm_perception.image_input import ImageInput
 from vlm_perception.model import load_model, ModelLoadError
 from vlm_perception.msg import MultimodalFeatures
-from vlm_perception.pairing import (
-    FramePairing, LatencyWindow, LatestSlot, parse_command, RateMeter)
-from vlm_perception.params import check_update, declare_parameters, ParameterError
+from vlm_perception.pairing import FramePairing, LatencyWindow, parse_command, RateMeter
+from vlm_perception.params import check_together, check_update, declare_parameters
+from vlm_perception.params import ParameterError
 from vlm_perception.runner import run_node
+from vlm_perception.worker import InferenceWorker
 
 NODE_NAME = 'vlm_perception'
-# Stages timed for every processed frame, in order; shown in /diagnostics.
-STAGES = ('conversion', 'preprocess', 'text', 'forward', 'postprocess', 'message', 'publish')
+# Stages timed for every processed frame, in order; shown in /diagnostics. 'depth'
+# (3D from the depth image) only with use_depth.
+STAGES = ('conversion', 'preprocess', 'text', 'forward', 'postprocess', 'depth', 'message',
+          'publish')
 # Seconds between repeats of the same warning.
 THROTTLE = 5.0
+# How often colour frames waiting for their depth are checked (seconds).
+DEPTH_POLL_PERIOD = 0.005
 
 
 def stamp_seconds(stamp):
@@ -49,43 +58,55 @@ def shorten(text, limit=80):
     return text if len(text) <= limit else text[:limit] + f'... ({len(text)} characters)'
 
 
+class Work(NamedTuple):
+    """One frame for the inference thread: the paired job, its depth, when it arrived."""
+
+    job: Any          # pairing.Job: the Image message, its stamp, the command
+    depth: Any        # depth_input.DepthFrame, or None without use_depth
+    received: float   # time.monotonic() of the hand-over
+
+
 class VlmPerceptionNode(Node):
     """Subscribe to images and commands, run the model off the executor, publish results."""
 
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
         self.config = declare_parameters(self)
-        self.slot = LatestSlot()
-        self.detector = self.start_worker(lambda: load_model(
-            self.config['model'] or None, backend=self.config['backend'],
-            device=self.config['device'], precision=self.config['precision'],
-            text_cache_size=self.config['text_cache_size'], score_threshold=None,
-            nms_iou=self.config['nms_iou'], max_detections=self.config['max_detections']))
+        self.worker = InferenceWorker(
+            lambda: load_model(
+                self.config['model'] or None, backend=self.config['backend'],
+                device=self.config['device'], precision=self.config['precision'],
+                text_cache_size=self.config['text_cache_size'], score_threshold=None,
+                nms_iou=self.config['nms_iou'], max_detections=self.config['max_detections']),
+            self.process,
+            warn=lambda text: self.get_logger().warn(text, throttle_duration_sec=THROTTLE),
+            error=lambda text: self.get_logger().error(text, throttle_duration_sec=THROTTLE))
+        self.detector = self.worker.start()
         # Loaded with its own recommended threshold; a negative parameter keeps that one.
         self.recommended_threshold = self.detector.score_threshold
         self.set_score_threshold(self.config['score_threshold'])
         self.pairing = FramePairing(self.config['sync_policy'], self.config['sync_slop'],
                                     self.config['frame_buffer_size'])
-        self.input_rate = RateMeter()
         self.output_rate = RateMeter()
         self.latency = LatencyWindow()
-        self.stage_times = {stage: LatencyWindow() for stage in STAGES}
-        self.bad_images = 0
-        self.failed_inferences = 0
-        self.last_image_time = None
-        self.started = time.monotonic()
+        stages = STAGES if self.config['use_depth'] else tuple(
+            stage for stage in STAGES if stage != 'depth')
+        self.stage_times = {stage: LatencyWindow() for stage in stages}
+        self.frames_without_depth = 0
+        self.depth_warned = {}   # DepthUnusable kind: when it was last logged
 
         self.features_publisher = self.create_publisher(
             MultimodalFeatures, 'multimodal_features', 10)
         self.debug_publisher = self.create_publisher(Image, '~/debug_image', 1)
         self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        reliability = {'best_effort': ReliabilityPolicy.BEST_EFFORT,
-                       'reliable': ReliabilityPolicy.RELIABLE}[self.config['image_reliability']]
-        self.image_subscription = self.create_subscription(
-            Image, 'camera/image_raw', self.on_image,
-            QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.config['image_queue_depth'],
-                       reliability=reliability),
-            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self.on_incompatible_qos))
+        self.images = ImageInput(self, self.config, self.on_image, THROTTLE)
+        self.depth = None
+        if self.config['use_depth']:
+            from visualization_msgs.msg import MarkerArray
+
+            self.markers_publisher = self.create_publisher(MarkerArray, '~/markers', 1)
+            self.depth = DepthInput(self, self.config, self.on_depth_paired,
+                                    self.config['frame_buffer_size'])
         self.command_subscription = self.create_subscription(
             String, 'command_text', self.on_command,
             QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
@@ -95,17 +116,26 @@ class VlmPerceptionNode(Node):
         self.create_timer(self.config['diagnostics_period'], self.publish_diagnostics,
                           clock=steady)
         self.create_timer(0.2, self.check_inputs, clock=steady)
+        if self.depth is not None:
+            self.create_timer(DEPTH_POLL_PERIOD, self.depth.poll, clock=steady)
+        self.get_logger().info(self.startup_line())
 
+    def startup_line(self):
+        """Return the line that says what runs and where its topics are, after remapping."""
         detector = self.detector
-        self.get_logger().info(
-            f'model {detector.model_id} (backend {detector.backend}) on {detector.device}, '
-            f'{str(detector.dtype).replace("torch.", "")}, score threshold '
-            f'{detector.score_threshold:g}; '
-            f'images {self.image_subscription.topic_name} ({self.config["image_reliability"]}), '
-            f'commands {self.command_subscription.topic_name}, '
-            f'features {self.features_publisher.topic_name}, '
-            f'debug image {self.debug_publisher.topic_name}; '
-            f'sync_policy {self.pairing.policy}')
+        depth = ''
+        if self.depth is not None:
+            depth = (f'depth {self.depth.depth_subscription.topic_name} with camera_info '
+                     f'{self.depth.camera_info_subscription.topic_name}, markers '
+                     f'{self.markers_publisher.topic_name}; ')
+        return (f'model {detector.model_id} (backend {detector.backend}) on {detector.device}, '
+                f'{str(detector.dtype).replace("torch.", "")}, score threshold '
+                f'{detector.score_threshold:g}; '
+                f'images {self.images.topic_name} ({self.config["image_reliability"]}), '
+                f'commands {self.command_subscription.topic_name}, '
+                f'features {self.features_publisher.topic_name}, '
+                f'debug image {self.debug_publisher.topic_name}; {depth}'
+                f'sync_policy {self.pairing.policy}')
 
     def now(self):
         """Return the node clock (sim time aware) in seconds."""
@@ -115,10 +145,7 @@ class VlmPerceptionNode(Node):
 
     def on_image(self, msg):
         """Pair an arriving frame with the command in force and offer it to the worker."""
-        now = self.now()
-        self.last_image_time = time.monotonic()
-        self.input_rate.tick(self.last_image_time)
-        self.act_on(self.pairing.on_frame(msg, stamp_seconds(msg.header.stamp), now))
+        self.act_on(self.pairing.on_frame(msg, stamp_seconds(msg.header.stamp), self.now()))
 
     def on_command(self, msg):
         """Take a new command: its queries replace the old ones; empty clears them."""
@@ -132,41 +159,25 @@ class VlmPerceptionNode(Node):
         self.act_on(self.pairing.on_command(msg.data, parsed.queries, self.now()))
 
     def act_on(self, step):
-        """Act on a pairing decision: hand a job to the worker or say what happened."""
+        """Act on a pairing decision: hand a job on (via depth pairing) or say what happened."""
         if step.status == 'process':
-            self.slot.put((step.job, time.monotonic()))
+            if self.depth is None:
+                self.worker.submit(Work(step.job, None, time.monotonic()))
+            else:
+                self.depth.add_frame(step.job, step.job.stamp)
         elif step.status in ('waiting', 'expired'):
             self.get_logger().warn(step.note, throttle_duration_sec=THROTTLE)
         elif step.note:
             self.get_logger().info(step.note)
 
+    def on_depth_paired(self, job, depth):
+        """Hand a job whose depth is decided (found, or given up on) to the worker."""
+        self.worker.submit(Work(job, depth, time.monotonic()))
+
     def check_inputs(self):
         """Expire on_command waits, and warn (throttled) while no image arrives."""
         self.act_on(self.pairing.poll(self.now()))
-        period = self.config['no_image_warning_period']
-        silent_since = self.last_image_time or self.started
-        if period > 0 and time.monotonic() - silent_since > period:
-            topic = self.image_subscription.topic_name
-            publishers = self.get_publishers_info_by_topic(topic)
-            best_effort = [info for info in publishers
-                           if info.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT]
-            if not publishers:
-                hint = 'no publisher on it; check the remapping (image_topic:=...)'
-            elif best_effort and self.config['image_reliability'] == 'reliable':
-                hint = (f'{len(best_effort)} publisher(s) offer best_effort, which cannot reach '
-                        'this reliable subscription: set image_reliability to best_effort')
-            else:
-                hint = f'{len(publishers)} publisher(s) on it, none sending'
-            self.get_logger().warn(f'no image on {topic} for {period:g} s: {hint}',
-                                   throttle_duration_sec=max(period, THROTTLE))
-
-    def on_incompatible_qos(self, event):
-        """Say at once when a publisher's QoS cannot reach this subscription."""
-        self.get_logger().warn(
-            f'incompatible QoS on {self.image_subscription.topic_name}: a publisher does not '
-            f'match policy {event.last_policy_kind.name} (this node asks for '
-            f'{self.config["image_reliability"]}, depth {self.config["image_queue_depth"]})',
-            throttle_duration_sec=THROTTLE)
+        self.images.check(time.monotonic())
 
     def on_set_parameters(self, parameters):
         """Refuse bad run-time changes with a reason; apply the good ones."""
@@ -174,6 +185,12 @@ class VlmPerceptionNode(Node):
             reason = check_update(parameter.name, parameter.value)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
+        updated = dict(self.config, **{parameter.name: parameter.value
+                                       for parameter in parameters
+                                       if parameter.name in self.config})
+        reason = check_together(updated)
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
         for parameter in parameters:
             if parameter.name not in self.config:
                 continue
@@ -186,6 +203,8 @@ class VlmPerceptionNode(Node):
                 self.pairing.policy = parameter.value
             elif parameter.name == 'sync_slop':
                 self.pairing.sync_slop = parameter.value
+            elif parameter.name == 'depth_slop' and self.depth is not None:
+                self.depth.pairing.slop = parameter.value
         return SetParametersResult(successful=True)
 
     def set_score_threshold(self, value):
@@ -194,79 +213,68 @@ class VlmPerceptionNode(Node):
 
     # Worker side: the model.
 
-    def start_worker(self, load_detector):
-        """
-        Start the inference thread, which loads the model and then runs it; return the model.
-
-        One thread does all the model's work: on the CPU, torch ran the shipped model's
-        forward pass 1.8 times slower (22.7 against 12.7 ms) in a thread other than the
-        one that had built it (OpenMP thread pools). Raises what loading raised.
-        """
-        loaded = {}
-        ready = threading.Event()
-        self.worker = threading.Thread(target=self.run_worker, args=(load_detector, loaded, ready),
-                                       name='vlm_inference', daemon=True)
-        self.worker.start()
-        ready.wait()
-        if 'error' in loaded:
-            raise loaded['error']
-        return loaded['detector']
-
-    def run_worker(self, load_detector, loaded, ready):
-        """Load the model, then process the newest paired frame until the slot closes."""
-        try:
-            loaded['detector'] = load_detector()
-        except Exception as error:  # handed to the constructor, which raises it
-            loaded['error'] = error
-            return
-        finally:
-            ready.set()
-        while (item := self.slot.take()) is not None:
-            job, received = item
-            try:
-                self.process(job, received)
-            except ImageConversionError as error:
-                self.bad_images += 1
-                self.get_logger().warn(f'dropped an image ({self.bad_images} so far): {error}',
-                                       throttle_duration_sec=THROTTLE)
-            except Exception as error:  # one bad frame must not end the node
-                if self.slot.closed:
-                    return  # shutting down: the publishers may already be gone
-                self.failed_inferences += 1
-                self.get_logger().error(
-                    f'inference failed ({self.failed_inferences} so far): '
-                    f'{type(error).__name__}: {error}', throttle_duration_sec=THROTTLE)
-
-    def process(self, job, received):
-        """Convert, infer, build and publish the result of one frame."""
+    def process(self, detector, work):
+        """Convert, infer, locate in 3D, build and publish the result of one frame."""
+        job = work.job
         start = time.monotonic()
-        image, order = image_to_array(job.frame)
+        image, order = self.images.decode(job.frame)
         converted = time.monotonic()
-        result = self.detector.infer(image, list(job.queries),
-                                     channel_order='bgr' if order == 'bgr' else 'rgb')
+        result = detector.infer(image, list(job.queries),
+                                channel_order='bgr' if order == 'bgr' else 'rgb')
         inferred = time.monotonic()
+        positions = sizes = None
+        if work.depth is not None:
+            positions, sizes = self.locate(work.depth, job.frame.header, image, result.boxes)
+        located = time.monotonic()
         msg = result_to_msg(result, job.frame.header, job.command, job.queries,
-                            self.detector.model_id, self.detector.backend,
-                            image.shape[1], image.shape[0])
+                            detector.model_id, detector.backend, image.shape[1],
+                            image.shape[0], positions, sizes)
         built = time.monotonic()
         self.features_publisher.publish(msg)
         published = time.monotonic()
-        if self.debug_publisher.get_subscription_count():
-            drawn = draw_detections(image, result, channel_order=order)
-            self.debug_publisher.publish(array_to_image(
-                drawn, 'mono8' if drawn.ndim == 2 else f'{order}8', job.frame.header))
+        self.publish_views(image, order, result, job.frame.header, positions, sizes)
         durations = dict(result.timings, conversion=converted - start,
-                         message=built - inferred, publish=published - built)
+                         depth=located - inferred, message=built - located,
+                         publish=published - built)
         for stage, window in self.stage_times.items():
             window.add(durations.get(stage, 0.0))
-        self.latency.add(published - received)
+        self.latency.add(published - work.received)
         self.output_rate.tick(published)
         if self.get_logger().is_enabled_for(LoggingSeverity.DEBUG):
             found = ', '.join(f'{label} {score:.2f}'
                               for label, score in zip(result.labels, result.scores))
             self.get_logger().debug(
                 f'frame {stamp_seconds(msg.header.stamp):.3f}: [{found}], '
-                f'{(published - received) * 1e3:.1f} ms from arrival to publish')
+                f'{(published - work.received) * 1e3:.1f} ms from arrival to publish')
+
+    def locate(self, depth, header, image, boxes):
+        """Return (positions, sizes) (N, 3) for the boxes; NaN rows, and a warning, when none."""
+        try:
+            return locate_detections(depth, header, (image.shape[1], image.shape[0]), boxes,
+                                     self.config)
+        except DepthUnusable as error:
+            self.frames_without_depth += 1
+            # Throttled per reason: a new kind of trouble is told at once.
+            now = time.monotonic()
+            if now - self.depth_warned.get(error.kind, -THROTTLE) >= THROTTLE:
+                self.depth_warned[error.kind] = now
+                self.get_logger().warn(
+                    f'3D positions left NaN ({self.frames_without_depth} frame(s) so far): '
+                    f'{self.depth.topic_of(error.source)}: {error}')
+            nan = np.full((len(boxes), 3), np.nan, np.float32)
+            return nan, nan.copy()
+
+    def publish_views(self, image, order, result, header, positions, sizes):
+        """Publish the debug image and the markers, each only while someone subscribes."""
+        if self.debug_publisher.get_subscription_count():
+            drawn = draw_detections(image, result, channel_order=order, positions=positions)
+            self.debug_publisher.publish(array_to_image(
+                drawn, 'mono8' if drawn.ndim == 2 else f'{order}8', header))
+        if positions is not None and self.markers_publisher.get_subscription_count():
+            from vlm_perception.markers import detection_markers
+
+            self.markers_publisher.publish(detection_markers(
+                header, result.labels, result.query_indices, result.scores, positions, sizes))
 
     # Monitoring.
 
@@ -275,15 +283,15 @@ class VlmPerceptionNode(Node):
         now = time.monotonic()
         median, p95 = self.latency.percentiles()
         values = {
-            'input_rate_hz': f'{self.input_rate.rate(now):.2f}',
+            'input_rate_hz': f'{self.images.rate.rate(now):.2f}',
             'output_rate_hz': f'{self.output_rate.rate(now):.2f}',
             'latency_median_ms': '' if median is None else f'{median * 1e3:.1f}',
             'latency_p95_ms': '' if p95 is None else f'{p95 * 1e3:.1f}',
-            'frames_received': str(self.input_rate.total),
+            'frames_received': str(self.images.rate.total),
             'frames_processed': str(self.output_rate.total),
-            'frames_dropped': str(self.slot.dropped),
-            'frames_bad': str(self.bad_images),
-            'inference_errors': str(self.failed_inferences),
+            'frames_dropped': str(self.worker.dropped),
+            'frames_bad': str(self.worker.bad_frames),
+            'inference_errors': str(self.worker.failed),
             'model': self.detector.model_id,
             'backend': self.detector.backend,
             'device': str(self.detector.device),
@@ -294,12 +302,15 @@ class VlmPerceptionNode(Node):
             'text_cache_hits': str(self.detector.text_cache.hits),
             'text_cache_misses': str(self.detector.text_cache.misses),
         }
+        if self.depth is not None:
+            values['frames_without_depth'] = str(self.frames_without_depth)
         for stage, window in self.stage_times.items():
             stage_median, _ = window.percentiles()
             values[f'{stage}_median_ms'] = '' if stage_median is None \
                 else f'{stage_median * 1e3:.2f}'
         level, message = DiagnosticStatus.OK, 'running'
-        if self.last_image_time is None or now - self.last_image_time > 2.0:
+        last = self.images.last_arrival
+        if last is None or now - last > 2.0:
             level, message = DiagnosticStatus.WARN, 'no images arriving'
         elif self.pairing.command is None:
             message = 'idle: no command'
@@ -317,8 +328,7 @@ class VlmPerceptionNode(Node):
 
     def destroy_node(self):
         """Stop the worker, then the node."""
-        self.slot.close()
-        self.worker.join(timeout=5.0)
+        self.worker.close()
         return super().destroy_node()
 
 

@@ -9,6 +9,7 @@ tests drive it with made-up clocks.
 
 - :func:`parse_command` splits command text into bounded, de-duplicated queries.
 - :class:`FramePairing` applies the sync policy ('latest' or 'on_command').
+- :class:`DepthPairing` gives each colour frame the depth frame nearest its stamp.
 - :class:`LatestSlot` is the one-item mailbox to the worker thread: a newer
   frame replaces an unprocessed one, which is counted as dropped.
 - :class:`RateMeter` and :class:`LatencyWindow` feed the diagnostics.
@@ -233,6 +234,96 @@ class FramePairing:
         shown = text if len(text) <= 60 else text[:60] + '...'
         return Step('expired', note=f'gave up on command {shown!r}: no frame stamped within '
                                     f'{self._slop:.3f} s of its arrival')
+
+
+class DepthPairing:
+    """
+    Give each colour frame the buffered depth frame nearest in stamp, within a slop; thread-safe.
+
+    The last ``capacity`` depth frames are kept (with on_command pairing the
+    colour frame chosen may be a buffered one, so its depth must be there too).
+    A colour frame is decided as soon as no later depth frame could be nearer
+    (a depth frame stamped at or after it has arrived) and otherwise waits, at
+    most ``slop`` seconds after its own arrival, for its depth; then it goes on
+    with the nearest depth within the slop, or with none. At most ``max_waiting``
+    colour frames wait at once: one more and the oldest waiting goes on as it is.
+
+    Every method returns a list of decisions, oldest first: ``(item, depth)``
+    pairs where ``item`` is what was passed to :meth:`add_frame` and ``depth``
+    what was passed to :meth:`add_depth`, or None when no depth frame fits.
+    Times are seconds: stamps from the messages, ``now`` from the caller's clock.
+    """
+
+    def __init__(self, slop=0.05, capacity=30, max_waiting=4):
+        if capacity < 1 or max_waiting < 1:
+            raise ValueError('capacity and max_waiting must be at least 1')
+        self._lock = threading.Lock()
+        self._depths = deque(maxlen=int(capacity))   # (stamp, depth), stamps ascending
+        self._waiting = deque()                       # (stamp, arrival, item)
+        self._max_waiting = int(max_waiting)
+        self._slop = 0.0
+        self.slop = slop
+
+    @property
+    def slop(self):
+        """Largest distance in seconds between a colour frame's stamp and its depth's."""
+        return self._slop
+
+    @slop.setter
+    def slop(self, value):
+        value = float(value)
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f'depth_slop must be a finite number >= 0, got {value}')
+        with self._lock:
+            self._slop = value
+
+    @property
+    def waiting(self):
+        """Return how many colour frames wait for their depth."""
+        return len(self._waiting)
+
+    def add_depth(self, depth, stamp, now):
+        """Buffer a depth frame stamped ``stamp``; returns the colour frames it decides."""
+        with self._lock:
+            stamp = float(stamp)
+            if self._depths and stamp < self._depths[-1][0]:
+                # Out of order (a bag replayed, a driver restarted): start afresh.
+                self._depths.clear()
+            self._depths.append((stamp, depth))
+            return self._decide(now)
+
+    def add_frame(self, item, stamp, now):
+        """Take a colour frame stamped ``stamp`` arriving at ``now``; returns decisions."""
+        with self._lock:
+            self._waiting.append((float(stamp), float(now), item))
+            decided = []
+            if len(self._waiting) > self._max_waiting:
+                decided.append(self._settle(self._waiting.popleft()))
+            return decided + self._decide(now)
+
+    def poll(self, now):
+        """Let colour frames that waited ``slop`` seconds go on; returns decisions."""
+        with self._lock:
+            return self._decide(now)
+
+    def _decide(self, now):
+        decided = []
+        newest = self._depths[-1][0] if self._depths else -math.inf
+        while self._waiting:
+            stamp, arrival, _ = self._waiting[0]
+            # Decided once a depth at or after the stamp is here (none later can be
+            # nearer), or once the wait is over. Frames wait in arrival order.
+            if newest < stamp and now - arrival < self._slop:
+                break
+            decided.append(self._settle(self._waiting.popleft()))
+        return decided
+
+    def _settle(self, waiting):
+        stamp, _, item = waiting
+        best = min(self._depths, key=lambda entry: abs(entry[0] - stamp), default=None)
+        if best is None or abs(best[0] - stamp) > self._slop:
+            return item, None
+        return item, best[1]
 
 
 class LatestSlot:

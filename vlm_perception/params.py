@@ -79,6 +79,19 @@ PARAMETERS = (
                   read_only=True, choices=('best_effort', 'reliable')),
     ParameterSpec('image_queue_depth', 1, 'QoS depth of the image subscription',
                   read_only=True, min_value=1, max_value=100),
+    # 3D from registered depth.
+    ParameterSpec('use_depth', False, 'Subscribe to a depth image registered to the colour '
+                  'camera and its camera_info, and publish 3D positions and sizes',
+                  read_only=True),
+    ParameterSpec('depth_scale', 0.001, 'Metres per unit of 16UC1/mono16 depth (0.001: '
+                  'millimetres); 32FC1 depth is in metres', min_value=1e-6, max_value=1.0),
+    ParameterSpec('depth_min', 0.1, 'Depth readings nearer than this (m) count as none',
+                  min_value=0.0, max_value=1000.0),
+    ParameterSpec('depth_max', 10.0, 'Depth readings farther than this (m) count as none',
+                  min_value=0.0, max_value=1000.0),
+    ParameterSpec('depth_slop', 0.05, 'Largest difference in seconds between a colour '
+                  "frame's stamp and its depth's; a frame waits at most this long for depth",
+                  min_value=0.0, max_value=10.0),
     # Monitoring.
     ParameterSpec('no_image_warning_period', 5.0, 'Warn when no image has arrived for this '
                   'many seconds (0 disables)', min_value=0.0, max_value=3600.0),
@@ -123,7 +136,18 @@ def declare_parameters(node):
         if reason:
             raise ParameterError(f'parameter {reason}')
         values[spec.name] = value
+    reason = check_together(values)
+    if reason:
+        raise ParameterError(f'parameters: {reason}')
     return values
+
+
+def check_together(values):
+    """Return why a set of parameter values cannot hold together, or None."""
+    if values['depth_min'] >= values['depth_max']:
+        return (f"depth_min ({values['depth_min']:g}) must be below depth_max "
+                f"({values['depth_max']:g})")
+    return None
 
 
 def check_update(name, value):
