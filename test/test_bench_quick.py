@@ -20,7 +20,8 @@ pytestmark = pytest.mark.ros
 from vlm_perception.node import STAGES  # noqa: E402
 
 HEADLINE = ('ros_over_model', 'speedup_vs_transformers', 'text_cache_speedup',
-            'service_over_model', 'overload_latency_p95_over_period', 'overload_rss_growth_mb')
+            'service_over_model', 'overload_latency_p95_over_period', 'overload_rss_growth_mb',
+            'depth_stage_median_ms')
 REPETITIONS = 3
 
 
@@ -51,6 +52,10 @@ def test_headline_numbers_are_present_and_sane(bench):
     assert positive(report['speedup_vs_transformers_processor'])
     assert positive(report['ros_over_node_forward'])
     assert positive(report['service_over_node_forward'])
+    assert positive(report['depth_on_over_off'])
+    stage = report['depth_stage']
+    assert stage['detections'] == 20 and stage['frame'] == '640x480' and stage['n'] >= 50
+    assert stage['median_located'] >= 15   # most of the 20 boxes hold usable depth
     assert set(report['targets']) == set(HEADLINE) - {'text_cache_speedup'}
     assert all(item['met'] in (True, False) for item in report['targets'].values())
 
@@ -82,6 +87,11 @@ def test_every_measurement_ran_for_each_model(bench, key):
     assert service['round_trip']['median_ms'] > 0
     assert service['over_infer'] > 0 and service['over_forward'] > 0
     assert service['over_node_forward'] > 0
+    depth = entry['depth']
+    assert depth['end_to_end_off']['n'] == depth['end_to_end_on']['n'] == REPETITIONS
+    assert depth['on_over_off'] > 0 and depth['node_depth_median_ms'] > 0
+    assert depth['frames_without_depth'] == 0
+    assert set(depth['node_stage_medians_ms']) == set(STAGES)
     cache = entry['text_cache']
     assert cache['cache_on']['n'] == cache['cache_off']['n'] == REPETITIONS
     assert cache['speedup'] > 0
@@ -114,5 +124,6 @@ def test_transformers_comparison_finds_the_same_boxes(bench):
 def test_the_table_is_printed(bench):
     _, table = bench
     for text in ('owlvit_tiny', 'default', 'through ROS: end to end',
-                 'through ~/detect: round trip', *HEADLINE):
+                 'through ~/detect: round trip', 'through ROS, use_depth on',
+                 '3D from depth alone', *HEADLINE):
         assert text in table

@@ -18,6 +18,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 
 from vlm_perception.conversion import array_to_image, msg_to_arrays
+from vlm_perception.geometry import SAMPLES
 
 msg_module = pytest.importorskip('vlm_perception.msg')
 MultimodalFeatures = msg_module.MultimodalFeatures
@@ -153,7 +154,7 @@ def test_detections_get_their_place_on_the_wall_in_metres(feed, depth_node, enco
     assert len(positions) == len(sizes) == len(arrays['boxes']) >= 1
     for box, position, size in zip(arrays['boxes'], positions, sizes):
         # Sampled pixel centres: their mean sits within a sample step of the box centre.
-        step = max(box[2] - box[0], box[3] - box[1]) / 32 * 1.2 / FX + 1e-3
+        step = max(box[2] - box[0], box[3] - box[1]) / SAMPLES * 1.2 / FX + 1e-3
         np.testing.assert_allclose(position, wall_point(box, 1.2), atol=step)
         assert abs(size[2]) < 0.003                       # a flat wall: no depth extent
         assert size[0] <= (box[2] - box[0]) * 1.2 / FX + 1e-3

@@ -128,7 +128,7 @@ class ObjectsInSpace(NamedTuple):
 
 
 # Settings of locate_objects; the defaults suit tabletop objects a few cm high.
-SAMPLES = 32          # a box is sampled on a SAMPLES x SAMPLES grid of pixels
+SAMPLES = 24          # a box is sampled on a SAMPLES x SAMPLES grid of pixels
 RING_SAMPLES = 16     # support-surface samples along each side of the box, per ring
 RING_MARGINS = (0.1, 0.25)   # rings around the box, as fractions of the box's size
 MIN_RISE = 0.01       # metres an object must stand out from its support surface
@@ -145,9 +145,10 @@ def _box_grid(boxes, width, height, count):
     """
     Sample pixel centres of each box on a count x count grid.
 
-    Returns (columns, rows), each (N, count * count) int64 inside the image: the
-    pixels j, i whose centres j + 0.5, i + 0.5 lie in the box; a box narrower than
-    ``count`` pixels repeats its columns evenly.
+    Returns (columns, rows), (N, count) int64 each, inside the image: the pixels
+    j, i whose centres j + 0.5, i + 0.5 lie in the box; a box narrower than
+    ``count`` pixels repeats its columns evenly. Sample (r, c) of box n is pixel
+    (rows[n, r], columns[n, c]); the grid stays separable, which keeps it cheap.
     """
     fractions = (np.arange(count) + 0.5) / count
     x0 = np.ceil(boxes[:, 0] - 0.5)
@@ -156,11 +157,14 @@ def _box_grid(boxes, width, height, count):
     y1 = np.maximum(np.ceil(boxes[:, 3] - 0.5), y0 + 1)
     columns = np.floor(x0[:, None] + fractions[None, :] * (x1 - x0)[:, None])
     rows = np.floor(y0[:, None] + fractions[None, :] * (y1 - y0)[:, None])
-    columns = np.clip(columns, 0, width - 1).astype(np.int64)
-    rows = np.clip(rows, 0, height - 1).astype(np.int64)
-    grid_columns = np.broadcast_to(columns[:, None, :], (len(boxes), count, count))
-    grid_rows = np.broadcast_to(rows[:, :, None], (len(boxes), count, count))
-    return grid_columns.reshape(len(boxes), -1), grid_rows.reshape(len(boxes), -1)
+    return (np.clip(columns, 0, width - 1).astype(np.int64),
+            np.clip(rows, 0, height - 1).astype(np.int64))
+
+
+def _on_grid(row_values, column_values):
+    """Combine (N, G) per-row and per-column terms into (N, G * G) grid samples."""
+    grid = row_values[:, :, None] + column_values[:, None, :]
+    return grid.reshape(len(grid), -1)
 
 
 def _ring_pattern():
@@ -196,24 +200,24 @@ def _ring(boxes, width, height):
     return x.astype(np.int64), y.astype(np.int64), ~inside
 
 
-def _metres(depth, rows, columns, depth_scale, depth_range):
-    """Gather depth at (rows, columns) in metres, float32; NaN where there is no reading."""
-    # np.take on the flat image is several times faster than 2-D fancy indexing.
-    z = np.take(depth.reshape(-1), rows * depth.shape[1] + columns).astype(np.float32)
+def _metres(depth, pixels, depth_scale, depth_range):
+    """
+    Gather depth at flat pixel indices (row * width + column) in metres, float32.
+
+    NaN where there is no reading. np.take on the flat image is several times faster
+    than 2-D fancy indexing.
+    """
+    z = np.take(depth.reshape(-1), pixels).astype(np.float32)
     if depth_scale != 1.0:
         z *= np.float32(depth_scale)
     low, high = depth_range
-    with np.errstate(invalid='ignore'):
-        z[~((z >= low) & (z <= high))] = np.nan   # also NaN and inf
+    z[~((z >= low) & (z <= high))] = np.nan   # also NaN and inf (warnings off: the caller)
     return z
 
 
 def _row_mean(values, mask):
     """Mean over axis 1 of ``values`` where ``mask``; NaN for a row with nothing."""
-    total = np.where(mask, values, 0.0).sum(axis=1)
-    count = mask.sum(axis=1)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return total / count
+    return np.where(mask, values, 0.0).sum(axis=1) / np.count_nonzero(mask, axis=1)
 
 
 def _fit_inverse_depth_planes(u, v, z):
@@ -232,7 +236,7 @@ def _fit_inverse_depth_planes(u, v, z):
     # Candidate planes through three readings of each row, drawn by fixed random fractions
     # (the same every call, so results are repeatable).
     order = np.argsort(~valid, axis=1, kind='stable')                     # readings first
-    readings = valid.sum(axis=1)
+    readings = np.count_nonzero(valid, axis=1)
     picks = (RANSAC_FRACTIONS[None] * np.maximum(readings, 1)[:, None, None]).astype(np.int64)
     picks = np.take_along_axis(order, picks.reshape(count, -1), axis=1)
     picks = picks.reshape(count, RANSAC_TRIALS, 3)
@@ -248,7 +252,8 @@ def _fit_inverse_depth_planes(u, v, z):
     a, b = -normal_u / normal_w, -normal_v / normal_w
     candidates = np.stack([a, b, pw[..., 0] - a * pu[..., 0] - b * pv[..., 0]], axis=2)
     # Tolerance: 1.5 % of the depth (RGB-D noise is well under that), in inverse depth.
-    mean_z = np.nan_to_num(_row_mean(z, valid), nan=1.0)
+    mean_z = _row_mean(z, valid)
+    mean_z[~np.isfinite(mean_z)] = 1.0
     tolerance = np.maximum(0.015 * mean_z, 0.004)
     inverse_tolerance = (tolerance / mean_z ** 2)[:, None, None]
     predicted = (candidates.astype(np.float32)
@@ -256,7 +261,7 @@ def _fit_inverse_depth_planes(u, v, z):
     predicted -= w.astype(np.float32)[:, None, :]
     inliers = (np.abs(predicted) < inverse_tolerance) & valid[:, None, :]
     inliers &= usable[:, :, None]
-    best = inliers.sum(axis=2).argmax(axis=1)
+    best = np.count_nonzero(inliers, axis=2).argmax(axis=1)
     chosen = inliers[np.arange(count), best]                              # (N, R)
     # Least squares on the inliers of the best candidate.
     weighted = design * chosen[:, :, None]
@@ -267,7 +272,8 @@ def _fit_inverse_depth_planes(u, v, z):
                         - np.where(chosen, u, np.inf).min(axis=1),
                         np.where(chosen, v, -np.inf).max(axis=1)
                         - np.where(chosen, v, np.inf).min(axis=1))
-    good = (chosen.sum(axis=1) >= np.maximum(0.5 * readings, MIN_POINTS)) & (spread > 2.0)
+    enough = np.count_nonzero(chosen, axis=1) >= np.maximum(0.5 * readings, MIN_POINTS)
+    good = enough & (spread > 2.0)
     return coefficients, tolerance, good & np.isfinite(coefficients).all(axis=1)
 
 
@@ -286,13 +292,13 @@ def _dominant_run(values, keep, bin_width, nearest):
     bins = 64
     low = np.where(keep, values, np.inf).min(axis=1)
     low[~np.isfinite(low)] = 0.0
-    with np.errstate(invalid='ignore'):
-        index = (values - low[:, None]) / bin_width[:, None]
-    index = np.clip(np.nan_to_num(index), 0, bins - 1).astype(np.int64)
+    index = (values - low[:, None]) / bin_width[:, None]
+    index[~keep] = 0.0   # NaN and whatever else is not a candidate
+    index = np.clip(index, 0, bins - 1).astype(np.int64)
     offsets = np.arange(count)[:, None]
     histogram = np.bincount((offsets * bins + index)[keep], minlength=count * bins)
     histogram = histogram.reshape(count, bins)
-    occupied = histogram >= np.maximum(1, 0.01 * keep.sum(axis=1))[:, None]
+    occupied = histogram >= np.maximum(1, 0.01 * np.count_nonzero(keep, axis=1))[:, None]
     starts = occupied.copy()
     starts[:, 1:] &= ~occupied[:, :-1]
     run_of_bin = np.cumsum(starts, axis=1) * occupied             # 0: empty bin, else 1..
@@ -346,64 +352,82 @@ def locate_objects(depth, intrinsics, boxes, depth_scale=1.0, depth_range=(0.1, 
         return ObjectsInSpace(positions, sizes, np.zeros(0, np.int64))
     if depth.ndim != 2:
         raise GeometryError(f'depth must be one channel (H, W), got shape {depth.shape}')
-    height, width = depth.shape
     depth_range = (float(depth_range[0]), float(depth_range[1]))
 
-    columns, rows = _box_grid(boxes, width, height, SAMPLES)
-    z = _metres(depth, rows, columns, depth_scale, depth_range)           # (N, M)
+    with np.errstate(invalid='ignore', divide='ignore'):   # NaN marks "no reading"
+        positions, sizes, kept_count = _locate(depth, intrinsics, boxes, depth_scale,
+                                               depth_range, positions, sizes)
+    return ObjectsInSpace(positions, sizes, kept_count.astype(np.int64))
+
+
+def _locate(depth, intrinsics, boxes, depth_scale, depth_range, positions, sizes):
+    """Do locate_objects' work; fill ``positions`` and ``sizes``; return them and counts."""
+    height, width = depth.shape
+    columns, rows = _box_grid(boxes, width, height, SAMPLES)            # (N, G) each
+    z = _metres(depth, _on_grid(rows * width, columns), depth_scale, depth_range)  # (N, M)
     valid = np.isfinite(z)
-    neighbour_rows = np.clip(rows + NEIGHBOURS[:, 0, None, None], 0, height - 1)
-    neighbour_columns = np.clip(columns + NEIGHBOURS[:, 1, None, None], 0, width - 1)
-    neighbours = _metres(depth, neighbour_rows, neighbour_columns, depth_scale,
-                         depth_range)                                     # (2, N, M)
-    columns = columns.astype(np.float32)
-    rows = rows.astype(np.float32)
 
     ring_columns, ring_rows, outside = _ring(boxes, width, height)
-    ring_z = _metres(depth, ring_rows, ring_columns, depth_scale, depth_range)
+    ring_z = _metres(depth, ring_rows * width + ring_columns, depth_scale, depth_range)
     ring_z[~outside] = np.nan
     plane, tolerance, has_plane = _fit_inverse_depth_planes(
         ring_columns.astype(np.float64), ring_rows.astype(np.float64), ring_z)
     plane = plane.astype(np.float32)
-    inverse = plane[:, 0:1] * columns + plane[:, 1:2] * rows + plane[:, 2:3]
     min_rise = np.maximum(MIN_RISE, tolerance).astype(np.float32)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        rise = (1.0 - inverse * z) / inverse                              # plane depth - z
-        # Depth edges: a diagonal neighbour EDGE_STEP pixels away differs by more than
-        # MIN_RISE in height above the plane (in depth where there is no plane). That
-        # drops flying pixels (whose depth mixes object and background) and a thin rim
-        # of the object itself, evenly on all sides. Heights, not depths: a surface
-        # seen at a slant (a far table top) changes depth by more than that from pixel
-        # to pixel, and would be all edge.
-        neighbour_inverse = (plane[:, 0:1] * neighbour_columns + plane[:, 1:2]
-                             * neighbour_rows + plane[:, 2:3])
-        step = np.where(has_plane[:, None],
-                        (1.0 - neighbour_inverse * neighbours) / neighbour_inverse - rise,
-                        neighbours - z)
-        edge = (np.abs(step) > MIN_RISE).any(axis=0)
+
+    def plane_inverse(row_values, column_values):
+        # 1 / depth of the support plane at the grid's pixels: a u + b v + c.
+        return _on_grid(plane[:, 1:2] * row_values + plane[:, 2:3],
+                        plane[:, 0:1] * column_values)
+
+    inverse = plane_inverse(rows, columns)
+    rise = (1.0 - inverse * z) / inverse                              # plane depth - z
+    # Depth edges: a diagonal neighbour EDGE_STEP pixels away differs by more than
+    # MIN_RISE in height above the plane (in depth where there is no plane). That
+    # drops flying pixels (whose depth mixes object and background) and a thin rim
+    # of the object itself, evenly on all sides. Heights, not depths: a surface
+    # seen at a slant (a far table top) changes depth by more than that from pixel
+    # to pixel, and would be all edge.
+    # Both neighbours at once: (2, N, G) rows and columns, (2, N, M) depths.
+    neighbour_rows = np.clip(rows + NEIGHBOURS[:, 0, None, None], 0, height - 1)
+    neighbour_columns = np.clip(columns + NEIGHBOURS[:, 1, None, None], 0, width - 1)
+    flat = (neighbour_rows * width)[:, :, :, None] + neighbour_columns[:, :, None, :]
+    neighbour = _metres(depth, flat.reshape(2, len(z), -1), depth_scale, depth_range)
+    neighbour_inverse = ((plane[:, 1:2] * neighbour_rows + plane[:, 2:3])[:, :, :, None]
+                         + (plane[:, 0:1] * neighbour_columns)[:, :, None, :])
+    neighbour_inverse = neighbour_inverse.reshape(neighbour.shape)
+    step = np.where(has_plane[:, None],
+                    (1.0 - neighbour_inverse * neighbour) / neighbour_inverse - rise,
+                    neighbour - z)
+    edge = (np.abs(step) > MIN_RISE).any(axis=0)
     usable = valid & ~edge
-    with np.errstate(invalid='ignore'):
-        standing = usable & (rise > min_rise[:, None]) & has_plane[:, None]
-    stands_out = standing.sum(axis=1) >= np.maximum(MIN_POINTS, 0.05 * valid.sum(axis=1))
+    standing = usable & (rise > min_rise[:, None]) & has_plane[:, None]
+    stands_out = np.count_nonzero(standing, axis=1) >= np.maximum(
+        MIN_POINTS, 0.05 * np.count_nonzero(valid, axis=1))
     kept = _dominant_run(rise, standing & stands_out[:, None], min_rise, nearest='largest')
     flat = has_plane & ~stands_out
     if flat.any():
-        with np.errstate(invalid='ignore'):
-            kept |= usable & flat[:, None] & (np.abs(rise) <= min_rise[:, None])
+        kept |= usable & flat[:, None] & (np.abs(rise) <= min_rise[:, None])
     if not has_plane.all():
         # Nearest dominant mode of depth itself, in bins of 2 % of the depth.
         candidates = usable & ~has_plane[:, None]
-        mean_z = np.nan_to_num(_row_mean(z, candidates), nan=1.0)
+        mean_z = _row_mean(z, candidates)
+        mean_z[~np.isfinite(mean_z)] = 1.0
         kept |= _dominant_run(-z, candidates, np.maximum(0.02 * mean_z, MIN_RISE),
                               nearest='high')
 
-    kept_count = kept.sum(axis=1)
+    kept_count = np.count_nonzero(kept, axis=1)
     found = kept_count >= MIN_POINTS
     if found.any():
         kept, z = kept[found], z[found]
-        points = np.stack(back_project(columns[found], rows[found], z, intrinsics))  # (3, F, M)
-        count_kept = kept.sum(axis=1)
-        positions[found] = (np.where(kept, points, 0.0).sum(axis=2) / count_kept).T
+        fx, fy, cx, cy = (np.float32(value) for value in intrinsics)
+        x_ray = (columns[found].astype(np.float32) - cx) / fx              # (F, G)
+        y_ray = (rows[found].astype(np.float32) - cy) / fy
+        zeros = np.zeros_like(x_ray)
+        # Back-projected: x = (u - cx) z / fx, y = (v - cy) z / fy (see back_project).
+        points = np.stack([_on_grid(zeros, x_ray) * z, _on_grid(y_ray, zeros) * z, z])
+        positions[found] = (np.where(kept, points, 0.0).sum(axis=2)
+                            / np.count_nonzero(kept, axis=1)).T
         sizes[found] = (np.where(kept, points, -np.inf).max(axis=2)
                         - np.where(kept, points, np.inf).min(axis=2)).T
-    return ObjectsInSpace(positions, sizes, kept_count.astype(np.int64))
+    return positions, sizes, kept_count

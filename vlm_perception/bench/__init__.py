@@ -18,7 +18,10 @@ For the default model and an OWL-ViT-B/32-sized model (random weights built here
 5. overload: the camera at 30 Hz for 60 s into a model slower than that: output rate,
    latency, dropped frames, the node's resident memory;
 6. the ~/detect service: a request carrying the same frame and the command, round trip
-   from this process, interleaved with (1).
+   from this process, interleaved with (1);
+7. 3D from depth: the node's depth stage alone (the scene's registered depth, 20
+   detections), and end to end with a second node running use_depth, interleaved with
+   the first.
 
 Prints a table; ``--json PATH`` writes everything (top-level headline numbers from the
 OWL-ViT model, see report.TARGETS). ``--quick`` runs every code path on tiny models in
@@ -31,7 +34,7 @@ import os
 import sys
 import tempfile
 
-SECTIONS = ('model', 'ros', 'transformers', 'text_cache', 'overload', 'service')
+SECTIONS = ('model', 'ros', 'transformers', 'text_cache', 'overload', 'service', 'depth')
 MODELS = ('default', 'owl')
 DEFAULT_QUERIES = 'red circle, blue square, green triangle'
 CPU_COMPARE_PRECISIONS = ('fp32', 'bf16', 'int8')
@@ -184,6 +187,14 @@ def run(args):
             say(f'preparing the random OWL-ViT ({settings["owl_preset"]}) in '
                 f'{settings["cache_dir"]}')
             models.append(owl_model(settings['owl_preset'], settings['cache_dir'], workdir))
+        if 'depth' in settings['sections']:
+            from .camera import bench_scene
+            from .depth import depth_stage
+
+            say('depth stage alone')
+            report['depth_stage'] = depth_stage(
+                bench_scene(settings['width'], settings['height']),
+                max(settings['repetitions'], 50), settings['warmup'])
         report['models'] = {}
         for model in models:
             report['models'][model.key] = measure_model(model, settings, workdir, say,
@@ -207,6 +218,7 @@ def headline(report):
     entry = models.get(key, {})
     ros = entry.get('ros') or {}
     service = entry.get('service') or {}
+    depth = entry.get('depth') or {}
     comparison = entry.get('transformers') or {}
     overload = entry.get('overload') or {}
     best = comparison.get('best') or {}
@@ -216,6 +228,8 @@ def headline(report):
         'ros_over_node_forward': ros.get('over_node_forward'),
         'service_over_model': service.get('over_infer'),
         'service_over_node_forward': service.get('over_node_forward'),
+        'depth_stage_median_ms': (report.get('depth_stage') or {}).get('median_ms'),
+        'depth_on_over_off': depth.get('on_over_off'),
         # The issue's target: against pipeline("zero-shot-object-detection"), both fp32.
         'speedup_vs_transformers': comparison.get('speedups', {}).get(
             'ours_fp32 vs transformers_pipeline_fp32'),

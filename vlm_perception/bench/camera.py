@@ -15,8 +15,11 @@ It reads one command per line on stdin and answers on stdout:
 It prints ``ready`` once a subscriber has matched. Every frame is stamped with the
 system clock just before it is published, so a receiver on this machine measures
 end-to-end latency as its receive time minus the stamp. The frame is a synthetic
-tabletop scene (:func:`bench_frame`), the same one the benchmark process uses for
+tabletop scene (:func:`bench_scene`), the same one the benchmark process uses for
 the model-alone runs, packed once as ``bgr8``; only the stamp changes per frame.
+With ``--depth-topic`` and ``--camera-info-topic`` the scene's registered depth
+(16UC1 millimetres) and camera_info go out first with the same stamp, as an RGB-D
+camera sends them.
 """
 
 import argparse
@@ -26,18 +29,35 @@ import time
 ENCODING = 'bgr8'
 
 
-def bench_frame(width, height, seed=0):
-    """Return the benchmark's (height, width, 3) uint8 RGB scene, the same for a seed."""
+def bench_scene(width, height, seed=0):
+    """Return the benchmark's tabletop Scene (image, depth, intrinsics), the same for a seed."""
     from vlm_perception.world import SceneGenerator
 
-    return SceneGenerator(seed=seed, sizes=((width, height),), split='eval').generate().image
+    return SceneGenerator(seed=seed, sizes=((width, height),), split='eval').generate()
+
+
+def bench_frame(width, height, seed=0):
+    """Return the benchmark's (height, width, 3) uint8 RGB scene, the same for a seed."""
+    return bench_scene(width, height, seed).image
 
 
 def _set_stamp(msg, stamp_ns):
     msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
 
 
-def _stream(publisher, msg, rate, seconds):
+class _Outputs:
+    """The frame's publishers, extra ones (depth, camera_info) first; one stamp for all."""
+
+    def __init__(self, pairs):
+        self.pairs = pairs   # [(publisher, msg)], the colour frame last
+
+    def publish(self, stamp_ns):
+        for publisher, msg in self.pairs:
+            _set_stamp(msg, stamp_ns)
+            publisher.publish(msg)
+
+
+def _stream(outputs, rate, seconds):
     """Publish at ``rate`` Hz for ``seconds``; a late tick is skipped, never bunched."""
     period = 1.0 / rate
     start = time.monotonic()
@@ -48,8 +68,7 @@ def _stream(publisher, msg, rate, seconds):
             time.sleep(delay)
         stamp_ns = time.time_ns()
         first_stamp = stamp_ns if first_stamp is None else first_stamp
-        _set_stamp(msg, stamp_ns)
-        publisher.publish(msg)
+        outputs.publish(stamp_ns)
         count += 1
         tick += period
         behind = time.monotonic() - tick
@@ -65,21 +84,37 @@ def main(argv=None):
     parser.add_argument('--width', type=int, default=640)
     parser.add_argument('--height', type=int, default=480)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--depth-topic', default=None,
+                        help="also publish the scene's registered depth here")
+    parser.add_argument('--camera-info-topic', default=None,
+                        help='also publish the camera_info here (with --depth-topic)')
     args = parser.parse_args(argv)
 
     import rclpy
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
-    from vlm_perception.conversion import array_to_image, encode_rgb
+    from sensor_msgs.msg import CameraInfo
+
+    from vlm_perception.conversion import array_to_image, camera_info_from_intrinsics
+    from vlm_perception.conversion import encode_rgb
 
     rclpy.init()
     node = rclpy.create_node('vlm_bench_camera')
     try:
         publisher = node.create_publisher(Image, args.topic, qos_profile_sensor_data)
-        msg = array_to_image(encode_rgb(bench_frame(args.width, args.height, args.seed),
-                                        ENCODING), ENCODING)
+        scene = bench_scene(args.width, args.height, args.seed)
+        msg = array_to_image(encode_rgb(scene.image, ENCODING), ENCODING)
         msg.header.frame_id = 'bench_camera'
+        pairs = [(publisher, msg)]
+        if args.depth_topic:
+            depth = array_to_image(scene.depth, '16UC1', msg.header)
+            info = camera_info_from_intrinsics(scene.intrinsics, args.width, args.height,
+                                               msg.header)
+            pairs = [(node.create_publisher(CameraInfo, args.camera_info_topic, 5), info),
+                     (node.create_publisher(Image, args.depth_topic, qos_profile_sensor_data),
+                      depth)] + pairs
+        outputs = _Outputs(pairs)
         while publisher.get_subscription_count() == 0:
             time.sleep(0.05)
         print('ready', flush=True)
@@ -89,11 +124,10 @@ def main(argv=None):
                 continue
             if words[0] == 'one':
                 stamp_ns = time.time_ns()
-                _set_stamp(msg, stamp_ns)
-                publisher.publish(msg)
+                outputs.publish(stamp_ns)
                 print(f'sent {stamp_ns}', flush=True)
             elif words[0] == 'stream':
-                count, elapsed, first = _stream(publisher, msg, float(words[1]), float(words[2]))
+                count, elapsed, first = _stream(outputs, float(words[1]), float(words[2]))
                 print(f'streamed {count} {elapsed:.6f} {first}', flush=True)
             elif words[0] == 'quit':
                 break

@@ -29,6 +29,7 @@ from .stats import summarise
 
 NODE_NAME = 'vlm_bench_node'
 TOPICS = {'camera/image_raw': '/vlm_bench/image', 'command_text': '/vlm_bench/command',
+          'camera/depth/image_raw': '/vlm_bench/depth', 'camera/camera_info': '/vlm_bench/info',
           'multimodal_features': '/vlm_bench/features'}
 # Node counters read from /diagnostics before and after an overload run.
 NODE_COUNTERS = ('frames_received', 'frames_processed', 'frames_dropped')
@@ -220,12 +221,15 @@ class BenchGraph:
     The node under test, the camera and this process's listener, in a private domain.
 
     Use as a context manager. ``parameters`` are the node's ROS parameters (model,
-    device, precision, thresholds...); ``frame_size`` is (width, height).
+    device, precision, thresholds...); ``frame_size`` is (width, height). With
+    ``depth`` the node runs with use_depth and the camera sends registered depth and
+    camera_info with each frame. Graphs are independent: two can be open at once.
     """
 
     def __init__(self, parameters, frame_size, command, workdir, startup_timeout=300.0,
-                 threads=None, transport_env=None):
-        self.parameters = dict(parameters, no_image_warning_period=0.0)
+                 threads=None, transport_env=None, depth=False):
+        self.parameters = dict(parameters, no_image_warning_period=0.0, use_depth=bool(depth))
+        self.depth = bool(depth)
         self.frame_size = frame_size
         self.command = command
         self.workdir = workdir
@@ -254,14 +258,20 @@ class BenchGraph:
             self._context = Context()
             rclpy.init(context=self._context)
             self.listener = _Listener(self._context)
-            params = write_params(os.path.join(self.workdir, 'node_params.yaml'),
+            # Files of their own per graph: two graphs may share the work folder.
+            tag = f'domain{domain}'
+            params = write_params(os.path.join(self.workdir, f'node_params_{tag}.yaml'),
                                   self.parameters)
-            self.node = _Process('vlm_perception_node', node_command(params), env, self.workdir)
+            self.node = _Process(f'vlm_perception_node_{tag}', node_command(params), env,
+                                 self.workdir)
             width, height = self.frame_size
+            depth = ['--depth-topic', TOPICS['camera/depth/image_raw'], '--camera-info-topic',
+                     TOPICS['camera/camera_info']] if self.depth else []
             self.camera = _Process(
-                'camera', [sys.executable, '-m', 'vlm_perception.bench.camera',
-                           '--topic', TOPICS['camera/image_raw'], '--width', str(width),
-                           '--height', str(height)], env, self.workdir, lines=True)
+                f'camera_{tag}', [sys.executable, '-m', 'vlm_perception.bench.camera',
+                                  '--topic', TOPICS['camera/image_raw'], '--width', str(width),
+                                  '--height', str(height), *depth], env, self.workdir,
+                lines=True)
             self._start()
         except BaseException:
             self.__exit__(None, None, None)

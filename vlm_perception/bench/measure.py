@@ -10,6 +10,7 @@ the node; the text cache and the transformers comparison run in this process aft
 
 import numpy as np
 
+from .depth import depth_on_off
 from .graph import BenchGraph
 from .inprocess import model_alone_side, text_cache_sides, TransformersComparison
 from .report import agreement_line, busy_processes
@@ -62,7 +63,7 @@ def measure_model(model, settings, workdir, say, transport_env=None):
         say(f'{model.key}: model alone')
         entry['model_alone'] = summarise_all(
             interleave({'model': alone}, repetitions, warmup, progress('model alone')))['model']
-    if 'ros' in sections or 'overload' in sections or 'service' in sections:
+    if {'ros', 'overload', 'service', 'depth'} & set(sections):
         parameters = dict(settings['node_parameters'], model=model.folder,
                           device=settings['device'], precision=settings['precision'],
                           diagnostics_period=0.5)
@@ -73,6 +74,14 @@ def measure_model(model, settings, workdir, say, transport_env=None):
             if 'ros' in sections:
                 entry.update(_through_ros(graph, alone, repetitions, warmup,
                                           progress('model alone + through ROS')))
+            if 'depth' in sections:
+                say(f'{model.key}: starting a second node, with use_depth')
+                with BenchGraph(parameters, (settings['width'], settings['height']),
+                                settings['command'], workdir, threads=settings['threads'],
+                                transport_env=transport_env, depth=True) as depth_graph:
+                    entry['depth'] = depth_on_off(
+                        graph, depth_graph, repetitions, warmup,
+                        max(5.0, 10.0 * alone()['infer']), progress('use_depth off / on'))
             if 'service' in sections:
                 entry['service'] = _through_service(graph, alone, bgr, settings['command'],
                                                     repetitions, warmup,

@@ -24,6 +24,8 @@ TARGETS = {
                                lambda value: value < 5.0),
     'service_over_model': ('~/detect round trip / model alone infer, same frame', '<= 1.15',
                            lambda value: value <= 1.15),
+    'depth_stage_median_ms': ('3D from depth, 640x480 frame, 20 detections (ms)', '<= 2',
+                              lambda value: value <= 2.0),
 }
 CPU_FLAGS = ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8')
 
@@ -170,6 +172,11 @@ def table(report):
         lines.append('other busy processes (numbers not comparable): ' + '; '.join(
             f'{p["command"][:60]} ({p["cpu_share"]:.0%})' for p in busy))
     row = '{:<16} {:<44} {:>10} {:>10} {:>4}'
+    stage = report.get('depth_stage')
+    if stage:
+        lines += ['', row.format('depth', 'measurement', 'median ms', 'p95 ms', 'n'),
+                  row.format('', f'3D from depth alone, {stage["frame"]}, '
+                             f'{stage["detections"]} boxes', *_ms(stage))]
     for key, entry in report['models'].items():
         lines += ['', f'{key}: {entry["description"]}',
                   row.format('model', 'measurement', 'median ms', 'p95 ms', 'n')]
@@ -184,7 +191,8 @@ def table(report):
     for key, item in report['targets'].items():
         met = '-' if item['met'] is None else ('yes' if item['met'] else 'NO')
         lines.append(f'{key:<34} {_number(item["value"]):>10} {item["target"]:>10}  {met}')
-    for key in ('ros_over_node_forward', 'service_over_node_forward', 'text_cache_speedup'):
+    for key in ('ros_over_node_forward', 'service_over_node_forward', 'depth_on_over_off',
+                'text_cache_speedup'):
         lines.append(f'{key:<34} {_number(report.get(key)):>10}')
     for key in ('speedup_vs_transformers_processor', 'speedup_vs_transformers_best'):
         if report.get(key) is not None:
@@ -213,6 +221,12 @@ def _rows(entry):
     if service:
         yield 'through ~/detect: round trip', service['round_trip']
         yield '  model alone beside it: infer', service['model_alone']['infer']
+    depth = entry.get('depth') or {}
+    if depth:
+        yield 'through ROS, use_depth off', depth['end_to_end_off']
+        yield 'through ROS, use_depth on', depth['end_to_end_on']
+        value = depth.get('node_depth_median_ms')
+        yield '  node depth (median)', {'median_ms': value, 'p95_ms': value, 'n': '-'}
     for side, summary in (entry.get('transformers') or {}).get('frame', {}).items():
         yield f'per frame: {side}', summary
     cache = entry.get('text_cache') or {}
@@ -232,6 +246,9 @@ def _ratios(entry):
         yield 'ROS end to end / model forward', ros.get('over_forward')
         yield 'ROS end to end / model infer', ros.get('over_infer')
         yield 'ROS end to end / forward inside the node', ros.get('over_node_forward')
+    depth = entry.get('depth') or {}
+    if depth:
+        yield 'end to end, use_depth on / off', depth.get('on_over_off')
     service = entry.get('service') or {}
     if service:
         yield '~/detect round trip / model infer', service.get('over_infer')
