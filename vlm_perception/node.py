@@ -60,6 +60,7 @@ class VlmPerceptionNode(Node):
             self.config['model'] or None, backend=self.config['backend'],
             device=self.config['device'], precision=self.config['precision'],
             text_cache_size=self.config['text_cache_size'], score_threshold=None,
+            runtime=self.config['runtime'],
             nms_iou=self.config['nms_iou'], max_detections=self.config['max_detections']))
         # Loaded with its own recommended threshold; a negative parameter keeps that one.
         self.recommended_threshold = self.detector.score_threshold
