@@ -2,8 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """The benchmark's plain parts: interleaving, summaries, detection matching, options."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+import torch
 
 from vlm_perception.bench.inprocess import compare_detections
 from vlm_perception.bench.stats import interleave, ratio, summarise
@@ -71,3 +76,31 @@ def test_bad_options_exit_with_2(capsys):
     assert main(['bench', '--only', 'model,nonsense']) == 2
     assert 'nonsense' in capsys.readouterr().err
     assert main(['bench', '--compare-precisions', 'int8']) == 2
+
+
+def test_gpu_check_runs_what_the_machine_has():
+    from vlm_perception.bench.runtimes import gpu_variants
+    assert gpu_variants([]) == ['torch_fp16']
+    assert gpu_variants(['CPUExecutionProvider']) == ['torch_fp16']
+    assert gpu_variants(['CUDAExecutionProvider', 'CPUExecutionProvider']) == [
+        'torch_fp16', 'onnxruntime_fp32']
+    assert gpu_variants(['TensorrtExecutionProvider', 'CUDAExecutionProvider',
+                         'CPUExecutionProvider']) == [
+        'torch_fp16', 'onnxruntime_fp32', 'onnxruntime_fp16']
+
+
+def test_gpu_check_says_so_without_cuda(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip('this machine has CUDA: scripts/gpu_check.sh would run for real')
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'scripts',
+                          'gpu_check.sh')
+    done = subprocess.run(['bash', script, str(tmp_path / 'gpu.json')], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, PYTHON=sys.executable))
+    assert done.returncode == 2
+    assert 'no CUDA device' in done.stderr
+    assert not (tmp_path / 'gpu.json').exists()
+
+
+def test_bench_rejects_unknown_runtime_variants(capsys):
+    assert main(['bench', '--quick', '--runtimes', 'tensorflow_int8']) == 2
+    assert '--runtimes: choose from' in capsys.readouterr().err

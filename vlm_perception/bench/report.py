@@ -18,6 +18,16 @@ TARGETS = {
     'speedup_vs_transformers': ('transformers pipeline fp32 / ours fp32, same weights',
                                 '>= 1.5',
                                 lambda value: value >= 1.5),
+    'speedup_openvino_int8_vs_torch_fp32': ('torch fp32 forward / OpenVINO int8 forward',
+                                            '>= 2.5', lambda value: value >= 2.5),
+    'speedup_onnxruntime_int8_vs_torch_fp32': ('torch fp32 forward / ONNX Runtime int8 '
+                                               'forward', '>= 2.0', lambda value: value >= 2.0),
+    'box_p95_px_openvino_int8': ('OpenVINO int8 boxes from torch fp32, p95 px', '<= 4',
+                                 lambda value: value <= 4.0),
+    'box_p95_px_onnxruntime_int8': ('ONNX Runtime int8 boxes from torch fp32, p95 px', '<= 4',
+                                    lambda value: value <= 4.0),
+    'ros_over_openvino': ('end-to-end through ROS, runtime openvino / its forward', '<= 1.10',
+                          lambda value: value <= 1.10),
     'overload_latency_p95_over_period': ('overload latency p95 / model period', '<= 2.0',
                                          lambda value: value <= 2.0),
     'overload_rss_growth_mb': ('node resident memory growth, overload warm-up to end', '< 5',
@@ -207,6 +217,15 @@ def _rows(entry):
                            ('outside_node_ms', 'end to end minus node latency (DDS)')):
             if ros.get(key) is not None:
                 yield f'  {label}', {'median_ms': ros[key], 'p95_ms': ros[key], 'n': '-'}
+    runtimes = entry.get('runtimes') or {}
+    if runtimes:
+        yield 'runtimes: torch_fp32 forward', runtimes['torch_fp32']['forward']
+        for name, variant in runtimes['variants'].items():
+            yield f'runtimes: {name} forward', variant['timings']['forward']
+            yield f'runtimes: {name} infer', variant['timings']['infer']
+        ros_openvino = (runtimes.get('ros_openvino_int8') or {}).get('ros')
+        if ros_openvino:
+            yield 'through ROS, runtime openvino: end to end', ros_openvino['end_to_end']
     for side, summary in (entry.get('transformers') or {}).get('frame', {}).items():
         yield f'per frame: {side}', summary
     cache = entry.get('text_cache') or {}
@@ -226,6 +245,14 @@ def _ratios(entry):
         yield 'ROS end to end / model forward', ros.get('over_forward')
         yield 'ROS end to end / model infer', ros.get('over_infer')
         yield 'ROS end to end / forward inside the node', ros.get('over_node_forward')
+    runtimes = entry.get('runtimes') or {}
+    for name, variant in runtimes.get('variants', {}).items():
+        yield f'speed-up {name} vs torch_fp32 (forward)', variant['speedup_forward']
+        spread = variant['agreement_with_torch_fp32_cpu']['box_error_px'] or {}
+        yield f'{name}: boxes from torch fp32, p95 px', spread.get('p95')
+    ros_openvino = (runtimes.get('ros_openvino_int8') or {}).get('ros')
+    if ros_openvino:
+        yield 'ROS end to end (openvino) / its forward', ros_openvino.get('over_forward')
     comparison = entry.get('transformers') or {}
     for label, value in comparison.get('speedups', {}).items():
         yield f'speed-up {label}', value
