@@ -26,6 +26,7 @@ The folder also keeps the model's torch side (config, tokenizer, text encoder), 
 
 from contextlib import contextmanager
 import json
+import logging
 import os
 import shutil
 import sys
@@ -121,6 +122,7 @@ def quantize_openvino(model, samples, fp32_layers=FP32_LAYERS):
     ``fp32_layers`` stay fp32.
     """
     nncf = import_runtime('nncf')
+    nncf.set_log_level(logging.WARNING)   # not a line per layer it leaves alone
     dataset = nncf.Dataset(samples, lambda sample: {INPUT_NAMES[0]: sample[0],
                                                     INPUT_NAMES[1]: sample[1]})
     ignored = nncf.IgnoredScope(patterns=[f'.*/{name}/.*' for name in fp32_layers],
