@@ -44,6 +44,6 @@ for key, entry in report['models'].items():
         found = variant['agreement_with_torch_fp32_cpu']
         boxes = found['box_error_px'] or {}
         print(f'  {key:14s} {name:18s} speed-up {variant["speedup_forward"]}x, '
-              f'{found["matched"]}/{found["theirs"]} matched, boxes p95 {boxes.get("p95")} '
-              f'max {boxes.get("max")}, {found["label_changes"]} label changes')
+              f'{found["matched"]}/{found["reference"]} detections matched, boxes p95 '
+              f'{boxes.get("p95")} max {boxes.get("max")} px')
 PY

@@ -104,3 +104,26 @@ def test_gpu_check_says_so_without_cuda(tmp_path):
 def test_bench_rejects_unknown_runtime_variants(capsys):
     assert main(['bench', '--quick', '--runtimes', 'tensorflow_int8']) == 2
     assert '--runtimes: choose from' in capsys.readouterr().err
+
+
+def test_matched_box_errors_pair_same_query_overlapping_boxes():
+    from vlm_perception.bench.runtimes import matched_box_errors
+    from vlm_perception.model import DetectionResult
+
+    def result(boxes, scores, labels):
+        empty = np.zeros(0, np.float32)
+        return DetectionResult(empty, empty, empty, [], np.array(labels, np.int64),
+                               np.array(boxes, np.float32).reshape(-1, 4),
+                               np.array(scores, np.float32))
+
+    reference = result([[0, 0, 10, 10], [50, 50, 80, 80], [100, 0, 120, 20]],
+                       [0.9, 0.8, 0.2], [0, 1, 0])
+    # The first box moved 1 px, the second 3 px; the third is gone; a new one far away;
+    # a box over the second one but for another query does not count.
+    found = result([[1, 0, 11, 10], [50, 53, 80, 83], [300, 300, 310, 310], [50, 50, 80, 80]],
+                   [0.88, 0.82, 0.3, 0.5], [0, 1, 0, 0])
+    report = matched_box_errors(found, reference)
+    assert (report['matched'], report['reference'], report['detections']) == (2, 3, 4)
+    assert report['matched_share'] == round(2 / 3, 4)
+    assert report['box_error_px']['max'] == 3.0 and report['box_error_px']['median'] == 2.0
+    assert report['score_error']['max'] == 0.02

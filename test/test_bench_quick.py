@@ -104,7 +104,8 @@ def test_exported_runtimes_ran_against_torch_for_each_model(bench, key):
         assert variant['runtime'] == name.split('_')[0] and variant['precision'] == 'int8'
         assert variant['timings']['forward']['n'] == REPETITIONS
         assert variant['speedup_forward'] > 0 and variant['speedup_infer'] > 0
-        assert variant['agreement_with_torch_fp32_cpu']['ours'] >= 0
+        found = variant['agreement_with_torch_fp32_cpu']
+        assert 0 <= found['matched'] <= found['reference']
     ros = runtimes['ros_openvino_int8']['ros']
     assert ros['end_to_end']['n'] == REPETITIONS and ros['over_forward'] > 0
     if key == 'default':

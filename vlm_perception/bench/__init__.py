@@ -250,15 +250,17 @@ def runtime_headline(runtimes):
     Return the exported runtimes' top-level numbers from one model's 'runtimes' entry.
 
     speedup_<variant>_vs_torch_fp32: torch fp32's forward (the image path) median over
-    the variant's; box_p95_px_<variant>: how far its boxes are from torch fp32 on the CPU;
+    the variant's; box_p95_px_<variant>: how far its detections matched to torch fp32's
+    on the CPU are from them (p95, pixels); matched_share_<variant>: the share matched;
     ros_over_openvino: end to end through ROS with runtime openvino over that runtime's
     forward alone (as ros_over_model is for torch).
     """
     figures = {}
     for name, variant in (runtimes.get('variants') or {}).items():
         figures[f'speedup_{name}_vs_torch_fp32'] = variant['speedup_forward']
-        spread = variant['agreement_with_torch_fp32_cpu']['box_error_px'] or {}
-        figures[f'box_p95_px_{name}'] = spread.get('p95')
+        found = variant['agreement_with_torch_fp32_cpu']
+        figures[f'box_p95_px_{name}'] = (found['box_error_px'] or {}).get('p95')
+        figures[f'matched_share_{name}'] = found['matched_share']
     ros = (runtimes.get('ros_openvino_int8') or {}).get('ros') or {}
     figures['ros_over_openvino'] = ros.get('over_forward')
     return figures

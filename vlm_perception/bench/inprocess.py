@@ -27,17 +27,11 @@ SCORE_TOLERANCE = 0.01
 PIPELINE_BOX_TOLERANCE_PX = BOX_TOLERANCE_PX + 1.0
 
 
-def model_alone_side(detector, image, queries, channel_order, keep=None):
-    """
-    Return a side timing ``detector.infer``: its stages and 'infer' (the whole call).
-
-    keep: a dict that gets the last DetectionResult under 'result', when given.
-    """
+def model_alone_side(detector, image, queries, channel_order):
+    """Return a side timing ``detector.infer``: its stages and 'infer' (the whole call)."""
     def side():
         start = time.perf_counter()
         result = detector.infer(image, queries, channel_order=channel_order)
-        if keep is not None:
-            keep['result'] = result
         return dict(result.timings, infer=time.perf_counter() - start)
     return side
 

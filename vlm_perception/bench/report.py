@@ -248,8 +248,10 @@ def _ratios(entry):
     runtimes = entry.get('runtimes') or {}
     for name, variant in runtimes.get('variants', {}).items():
         yield f'speed-up {name} vs torch_fp32 (forward)', variant['speedup_forward']
-        spread = variant['agreement_with_torch_fp32_cpu']['box_error_px'] or {}
-        yield f'{name}: boxes from torch fp32, p95 px', spread.get('p95')
+        found = variant['agreement_with_torch_fp32_cpu']
+        yield f'{name}: detections matched to torch fp32 (share)', found['matched_share']
+        yield f'{name}: matched boxes from torch fp32, p95 px', (
+            found['box_error_px'] or {}).get('p95')
     ros_openvino = (runtimes.get('ros_openvino_int8') or {}).get('ros')
     if ros_openvino:
         yield 'ROS end to end (openvino) / its forward', ros_openvino.get('over_forward')

@@ -204,7 +204,8 @@ class OpenVinoImagePath(_ImagePath):
     def __call__(self, pixel_values, text_embeds):
         """Return logits, boxes, image embed, fused (as NativeImagePath / OwlImagePath)."""
         request = self._graph(pixel_values)
-        results = request.infer(self._inputs(pixel_values, text_embeds))
+        # The inputs are contiguous arrays of this call: no need to copy them in.
+        results = request.infer(self._inputs(pixel_values, text_embeds), share_inputs=True)
         return self._outputs(results[index] for index in range(len(OUTPUT_NAMES)))
 
 
