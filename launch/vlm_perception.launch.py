@@ -7,7 +7,8 @@ Start vlm_perception_node with its parameters file and topic remappings.
         image_topic:=/camera/color/image_raw device:=cuda model:=google/owlvit-base-patch32
 
 Include it from a larger launch file with IncludeLaunchDescription and the same
-arguments. model, backend, device, precision, use_depth and use_sim_time override the
+arguments. model, backend, device, precision, runtime, use_depth and use_sim_time override
+the
 parameters file only when given: left empty, the file's value holds, so a
 params_file of your own keeps its model. `ros2 launch ... --show-args` lists all.
 """
@@ -26,7 +27,7 @@ from vlm_perception.params import SPECS
 FROM_FILE = ' (empty: as in params_file)'
 # Node parameters a launch argument of the same name overrides, and their types.
 PARAMETER_ARGUMENTS = {'model': str, 'backend': str, 'device': str, 'precision': str,
-                       'use_depth': bool, 'use_sim_time': bool}
+                       'runtime': str, 'use_depth': bool, 'use_sim_time': bool}
 LOG_LEVELS = ('debug', 'info', 'warn', 'error', 'fatal')
 
 # (name, default, description, choices or None)
@@ -40,6 +41,8 @@ ARGUMENTS = (
     ('device', '', SPECS['device'].description + FROM_FILE, None),
     ('precision', '', SPECS['precision'].description + FROM_FILE,
      ('',) + SPECS['precision'].choices),
+    ('runtime', '', SPECS['runtime'].description + FROM_FILE,
+     ('',) + SPECS['runtime'].choices),
     ('image_topic', 'camera/image_raw', 'Input images (sensor_msgs/Image)', None),
     ('command_topic', 'command_text', 'Input commands (std_msgs/String)', None),
     ('features_topic', 'multimodal_features', 'Output (vlm_perception/MultimodalFeatures)',

@@ -2,8 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """The benchmark's plain parts: interleaving, summaries, detection matching, options."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+import torch
 
 from vlm_perception.bench.inprocess import compare_detections
 from vlm_perception.bench.stats import interleave, ratio, summarise
@@ -71,3 +76,54 @@ def test_bad_options_exit_with_2(capsys):
     assert main(['bench', '--only', 'model,nonsense']) == 2
     assert 'nonsense' in capsys.readouterr().err
     assert main(['bench', '--compare-precisions', 'int8']) == 2
+
+
+def test_gpu_check_runs_what_the_machine_has():
+    from vlm_perception.bench.runtimes import gpu_variants
+    assert gpu_variants([]) == ['torch_fp16']
+    assert gpu_variants(['CPUExecutionProvider']) == ['torch_fp16']
+    assert gpu_variants(['CUDAExecutionProvider', 'CPUExecutionProvider']) == [
+        'torch_fp16', 'onnxruntime_fp32']
+    assert gpu_variants(['TensorrtExecutionProvider', 'CUDAExecutionProvider',
+                         'CPUExecutionProvider']) == [
+        'torch_fp16', 'onnxruntime_fp32', 'onnxruntime_fp16']
+
+
+def test_gpu_check_says_so_without_cuda(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip('this machine has CUDA: scripts/gpu_check.sh would run for real')
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'scripts',
+                          'gpu_check.sh')
+    done = subprocess.run(['bash', script, str(tmp_path / 'gpu.json')], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, PYTHON=sys.executable))
+    assert done.returncode == 2
+    assert 'no CUDA device' in done.stderr
+    assert not (tmp_path / 'gpu.json').exists()
+
+
+def test_bench_rejects_unknown_runtime_variants(capsys):
+    assert main(['bench', '--quick', '--runtimes', 'tensorflow_int8']) == 2
+    assert '--runtimes: choose from' in capsys.readouterr().err
+
+
+def test_matched_box_errors_pair_same_query_overlapping_boxes():
+    from vlm_perception.bench.runtimes import matched_box_errors
+    from vlm_perception.model import DetectionResult
+
+    def result(boxes, scores, labels):
+        empty = np.zeros(0, np.float32)
+        return DetectionResult(empty, empty, empty, [], np.array(labels, np.int64),
+                               np.array(boxes, np.float32).reshape(-1, 4),
+                               np.array(scores, np.float32))
+
+    reference = result([[0, 0, 10, 10], [50, 50, 80, 80], [100, 0, 120, 20]],
+                       [0.9, 0.8, 0.2], [0, 1, 0])
+    # The first box moved 1 px, the second 3 px; the third is gone; a new one far away;
+    # a box over the second one but for another query does not count.
+    found = result([[1, 0, 11, 10], [50, 53, 80, 83], [300, 300, 310, 310], [50, 50, 80, 80]],
+                   [0.88, 0.82, 0.3, 0.5], [0, 1, 0, 0])
+    report = matched_box_errors(found, reference)
+    assert (report['matched'], report['reference'], report['detections']) == (2, 3, 4)
+    assert report['matched_share'] == round(2 / 3, 4)
+    assert report['box_error_px']['max'] == 3.0 and report['box_error_px']['median'] == 2.0
+    assert report['score_error']['max'] == 0.02

@@ -21,7 +21,9 @@ from vlm_perception.node import STAGES  # noqa: E402
 
 HEADLINE = ('ros_over_model', 'speedup_vs_transformers', 'text_cache_speedup',
             'service_over_model', 'overload_latency_p95_over_period', 'overload_rss_growth_mb',
-            'depth_stage_median_ms')
+            'depth_stage_median_ms', 'speedup_openvino_int8_vs_torch_fp32',
+            'speedup_onnxruntime_int8_vs_torch_fp32', 'ros_over_openvino')
+BOX_TARGETS = ('box_p95_px_openvino_int8', 'box_p95_px_onnxruntime_int8')
 REPETITIONS = 3
 
 
@@ -56,7 +58,9 @@ def test_headline_numbers_are_present_and_sane(bench):
     stage = report['depth_stage']
     assert stage['detections'] == 20 and stage['frame'] == '640x480' and stage['n'] >= 50
     assert stage['median_located'] >= 15   # most of the 20 boxes hold usable depth
-    assert set(report['targets']) == set(HEADLINE) - {'text_cache_speedup'}
+    for key in BOX_TARGETS:
+        assert report[key] >= 0, (key, report[key])
+    assert set(report['targets']) == set(HEADLINE + BOX_TARGETS) - {'text_cache_speedup'}
     assert all(item['met'] in (True, False) for item in report['targets'].values())
 
 
@@ -104,6 +108,23 @@ def test_every_measurement_ran_for_each_model(bench, key):
     assert overload['rss_start_mb'] > 0 and overload['rss_end_mb'] > 0
     assert overload['memory_samples'] > 0 and math.isfinite(overload['rss_anon_growth_mb'])
     assert overload['latency_p95_over_period'] > 0
+
+
+@pytest.mark.parametrize('key', ['default', 'owlvit_tiny'])
+def test_exported_runtimes_ran_against_torch_for_each_model(bench, key):
+    runtimes = bench[0]['models'][key]['runtimes']
+    assert runtimes['torch_fp32']['forward']['n'] == REPETITIONS
+    assert set(runtimes['variants']) == {'openvino_int8', 'onnxruntime_int8'}
+    for name, variant in runtimes['variants'].items():
+        assert variant['runtime'] == name.split('_')[0] and variant['precision'] == 'int8'
+        assert variant['timings']['forward']['n'] == REPETITIONS
+        assert variant['speedup_forward'] > 0 and variant['speedup_infer'] > 0
+        found = variant['agreement_with_torch_fp32_cpu']
+        assert 0 <= found['matched'] <= found['reference']
+    ros = runtimes['ros_openvino_int8']['ros']
+    assert ros['end_to_end']['n'] == REPETITIONS and ros['over_forward'] > 0
+    if key == 'default':
+        assert bench[0]['shipped_speedup_openvino_int8_vs_torch_fp32'] > 0
 
 
 def test_transformers_comparison_finds_the_same_boxes(bench):

@@ -19,6 +19,8 @@ SUBCOMMANDS = {
     'train': ('vlm_perception.training.train', 'train the native model on the synthetic world'),
     'eval': ('vlm_perception.training.evaluate', 'evaluate a model on a held-out synthetic set'),
     'bench': ('vlm_perception.bench', 'measure model, node and pipeline speed'),
+    'export': ('vlm_perception.model.export',
+               "export a model's image path for OpenVINO or ONNX Runtime"),
 }
 
 
@@ -28,7 +30,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog='vlm-perception',
         description='Open-vocabulary detection with vlm_perception models: detect, train, '
-                    'evaluate, benchmark.')
+                    'evaluate, benchmark, export.')
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     chosen = next((arg for arg in argv if not arg.startswith('-')), None)
     for name, (module_name, help_text) in SUBCOMMANDS.items():

@@ -50,6 +50,9 @@ PARAMETERS = (
     ParameterSpec('precision', 'auto', 'Numeric precision: auto (fp16 on CUDA, fp32 on CPU), '
                   'fp32, fp16, bf16 (GPU) or int8 (CPU)', read_only=True,
                   choices=('auto', 'fp32', 'fp16', 'bf16', 'int8')),
+    ParameterSpec('runtime', 'auto', "Runtime of the image path: auto (an exported folder's own, "
+                  'else torch), torch, openvino or onnxruntime (folders from vlm-perception '
+                  'export)', read_only=True, choices=('auto', 'torch', 'openvino', 'onnxruntime')),
     ParameterSpec('text_cache_size', 256, 'Query embeddings kept in the text cache',
                   read_only=True, min_value=1, max_value=100000),
     # Detection post-processing: may change at run time.

@@ -34,11 +34,17 @@ import os
 import sys
 import tempfile
 
-SECTIONS = ('model', 'ros', 'transformers', 'text_cache', 'overload', 'service', 'depth')
+SECTIONS = ('model', 'ros', 'runtimes', 'transformers', 'text_cache', 'overload', 'service',
+            'depth')
 MODELS = ('default', 'owl')
 DEFAULT_QUERIES = 'red circle, blue square, green triangle'
 CPU_COMPARE_PRECISIONS = ('fp32', 'bf16', 'int8')
 CUDA_COMPARE_PRECISIONS = ('fp32', 'fp16')
+# The exported variants (bench/runtimes.py); listed here so --help costs no import of torch.
+VARIANTS = ('openvino_int8', 'onnxruntime_int8', 'openvino_fp32', 'onnxruntime_fp32',
+            'onnxruntime_fp16', 'torch_fp16')
+CPU_VARIANTS = ('openvino_int8', 'onnxruntime_int8')
+CUDA_VARIANTS = ('torch_fp16', 'onnxruntime_fp32', 'onnxruntime_fp16')
 
 
 def _names(text, allowed, option):
@@ -77,6 +83,10 @@ def add_arguments(parser):
                         help='our precisions in the transformers comparison (default '
                              'fp32,bf16,int8 on CPU, fp32,fp16 on CUDA); transformers runs '
                              'at each float one')
+    parser.add_argument('--runtimes', default=None,
+                        help='exported variants timed against torch fp32, comma-separated from '
+                             f'{", ".join(VARIANTS)} (default {",".join(CPU_VARIANTS)} on CPU, '
+                             f'{",".join(CUDA_VARIANTS)} on CUDA)')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch threads here and in the node (default: torch default)')
     parser.add_argument('--owl-preset', default=None, choices=('tiny', 'base32', 'base16'),
@@ -109,6 +119,8 @@ def settings_from(args):
     from .models import default_cache_dir
 
     device = resolve_device(args.device)
+    variants = args.runtimes or ','.join(CUDA_VARIANTS if device.type == 'cuda'
+                                         else CPU_VARIANTS)
     node = defaults()
     compare = args.compare_precisions or ','.join(
         CUDA_COMPARE_PRECISIONS if device.type == 'cuda' else CPU_COMPARE_PRECISIONS)
@@ -125,6 +137,7 @@ def settings_from(args):
         'compare_precisions': _names(compare, ('fp32', 'fp16', 'bf16', 'int8'),
                                      '--compare-precisions'),
         'threads': args.threads,
+        'runtime_variants': _names(variants, tuple(VARIANTS), '--runtimes'),
         'owl_preset': args.owl_preset or ('tiny' if args.quick else 'base32'),
         'default_model': args.default_model,
         # Split as the node splits the command it is sent.
@@ -222,7 +235,7 @@ def headline(report):
     comparison = entry.get('transformers') or {}
     overload = entry.get('overload') or {}
     best = comparison.get('best') or {}
-    return {
+    figures = {
         'headline_model': key,
         'ros_over_model': ros.get('over_forward'),
         'ros_over_node_forward': ros.get('over_node_forward'),
@@ -245,3 +258,29 @@ def headline(report):
         'speedup_vs_transformers_processor_label':
             'ours fp32 vs processor + model + post_process fp32',
     }
+    figures.update(runtime_headline(entry.get('runtimes') or {}))
+    shipped = models.get('default', {}).get('runtimes') or {}
+    figures.update({f'shipped_{name}': value for name, value in runtime_headline(shipped).items()
+                    if value is not None})
+    return figures
+
+
+def runtime_headline(runtimes):
+    """
+    Return the exported runtimes' top-level numbers from one model's 'runtimes' entry.
+
+    speedup_<variant>_vs_torch_fp32: torch fp32's forward (the image path) median over
+    the variant's; box_p95_px_<variant>: how far its detections matched to torch fp32's
+    on the CPU are from them (p95, pixels); matched_share_<variant>: the share matched;
+    ros_over_openvino: end to end through ROS with runtime openvino over that runtime's
+    forward alone (as ros_over_model is for torch).
+    """
+    figures = {}
+    for name, variant in (runtimes.get('variants') or {}).items():
+        figures[f'speedup_{name}_vs_torch_fp32'] = variant['speedup_forward']
+        found = variant['agreement_with_torch_fp32_cpu']
+        figures[f'box_p95_px_{name}'] = (found['box_error_px'] or {}).get('p95')
+        figures[f'matched_share_{name}'] = found['matched_share']
+    ros = (runtimes.get('ros_openvino_int8') or {}).get('ros') or {}
+    figures['ros_over_openvino'] = ros.get('over_forward')
+    return figures

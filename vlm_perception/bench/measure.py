@@ -90,6 +90,11 @@ def measure_model(model, settings, workdir, say, transport_env=None):
                 say(f'{model.key}: overload, {settings["overload_rate_hz"]:g} Hz for '
                     f'{settings["overload_seconds"]:g} s')
                 entry['overload'] = _overload(graph, entry['model_alone'], settings)
+    if 'runtimes' in sections:
+        say(f'{model.key}: exported runtimes ({", ".join(settings["runtime_variants"])}) '
+            'against torch fp32')
+        entry['runtimes'] = _runtimes(model, detector, bgr, settings, workdir, say,
+                                      transport_env, progress('runtimes'))
     if 'text_cache' in sections:
         say(f'{model.key}: text cache on / off')
         samples = interleave(text_cache_sides(detector, bgr, queries, 'bgr'), repetitions,
@@ -171,6 +176,41 @@ def _through_service(graph, alone, bgr, command, repetitions, warmup, progress):
         'over_node_forward': ratio(round_trip['median_ms'], stages.get('forward')),
         'node_stage_medians_ms': stages,
     }
+def _runtimes(model, detector, bgr, settings, workdir, say, transport_env, progress):
+    """
+    Time the exported runtimes against torch fp32, interleaved; then the node on OpenVINO.
+
+    Through ROS, the node runs the OpenVINO int8 folder (runtime openvino) and its round
+    trips are interleaved with that folder run here alone.
+    """
+    from vlm_perception.model import load_model
+
+    from .runtimes import measure_runtimes
+
+    model_settings = _model_settings(settings)
+    device = settings['device']
+    if detector.precision != 'fp32':   # e.g. fp16 by default on CUDA
+        detector = load_model(model.folder, device=device, precision='fp32', **model_settings)
+        detector.exact_timings = True
+    reference = detector if detector.device.type == 'cpu' else load_model(
+        model.folder, device='cpu', precision='fp32', **model_settings)
+    repetitions, warmup = settings['repetitions'], settings['warmup']
+    entry, detectors = measure_runtimes(
+        model, detector, reference, bgr, settings['queries'], settings, workdir, say,
+        lambda sides: summarise_all(interleave(sides, repetitions, warmup, progress)),
+        model_settings)
+    openvino = detectors.get('openvino_int8')
+    if openvino is not None and 'ros' in settings['sections']:
+        say(f'{model.key}: through ROS with runtime openvino')
+        parameters = dict(settings['node_parameters'], model=openvino.model_id,
+                          runtime='openvino', device='cpu', diagnostics_period=0.5)
+        alone = model_alone_side(openvino, bgr, settings['queries'], 'bgr')
+        with BenchGraph(parameters, (settings['width'], settings['height']),
+                        settings['command'], workdir, threads=settings['threads'],
+                        transport_env=transport_env) as graph:
+            entry['ros_openvino_int8'] = _through_ros(graph, alone, repetitions, warmup,
+                                                      progress)
+    return entry
 
 
 def _overload(graph, model_alone, settings):

@@ -18,6 +18,16 @@ TARGETS = {
     'speedup_vs_transformers': ('transformers pipeline fp32 / ours fp32, same weights',
                                 '>= 1.5',
                                 lambda value: value >= 1.5),
+    'speedup_openvino_int8_vs_torch_fp32': ('torch fp32 forward / OpenVINO int8 forward',
+                                            '>= 2.5', lambda value: value >= 2.5),
+    'speedup_onnxruntime_int8_vs_torch_fp32': ('torch fp32 forward / ONNX Runtime int8 '
+                                               'forward', '>= 2.0', lambda value: value >= 2.0),
+    'box_p95_px_openvino_int8': ('OpenVINO int8 boxes from torch fp32, p95 px', '<= 4',
+                                 lambda value: value <= 4.0),
+    'box_p95_px_onnxruntime_int8': ('ONNX Runtime int8 boxes from torch fp32, p95 px', '<= 4',
+                                    lambda value: value <= 4.0),
+    'ros_over_openvino': ('end-to-end through ROS, runtime openvino / its forward', '<= 1.10',
+                          lambda value: value <= 1.10),
     'overload_latency_p95_over_period': ('overload latency p95 / model period', '<= 2.0',
                                          lambda value: value <= 2.0),
     'overload_rss_growth_mb': ('node resident memory growth, overload warm-up to end', '< 5',
@@ -227,6 +237,15 @@ def _rows(entry):
         yield 'through ROS, use_depth on', depth['end_to_end_on']
         value = depth.get('node_depth_median_ms')
         yield '  node depth (median)', {'median_ms': value, 'p95_ms': value, 'n': '-'}
+    runtimes = entry.get('runtimes') or {}
+    if runtimes:
+        yield 'runtimes: torch_fp32 forward', runtimes['torch_fp32']['forward']
+        for name, variant in runtimes['variants'].items():
+            yield f'runtimes: {name} forward', variant['timings']['forward']
+            yield f'runtimes: {name} infer', variant['timings']['infer']
+        ros_openvino = (runtimes.get('ros_openvino_int8') or {}).get('ros')
+        if ros_openvino:
+            yield 'through ROS, runtime openvino: end to end', ros_openvino['end_to_end']
     for side, summary in (entry.get('transformers') or {}).get('frame', {}).items():
         yield f'per frame: {side}', summary
     cache = entry.get('text_cache') or {}
@@ -254,6 +273,16 @@ def _ratios(entry):
         yield '~/detect round trip / model infer', service.get('over_infer')
         yield '~/detect round trip / model forward', service.get('over_forward')
         yield '~/detect round trip / forward inside the node', service.get('over_node_forward')
+    runtimes = entry.get('runtimes') or {}
+    for name, variant in runtimes.get('variants', {}).items():
+        yield f'speed-up {name} vs torch_fp32 (forward)', variant['speedup_forward']
+        found = variant['agreement_with_torch_fp32_cpu']
+        yield f'{name}: detections matched to torch fp32 (share)', found['matched_share']
+        yield f'{name}: matched boxes from torch fp32, p95 px', (
+            found['box_error_px'] or {}).get('p95')
+    ros_openvino = (runtimes.get('ros_openvino_int8') or {}).get('ros')
+    if ros_openvino:
+        yield 'ROS end to end (openvino) / its forward', ros_openvino.get('over_forward')
     comparison = entry.get('transformers') or {}
     for label, value in comparison.get('speedups', {}).items():
         yield f'speed-up {label}', value

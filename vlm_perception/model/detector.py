@@ -158,23 +158,45 @@ def quantize_linear_layers(module):
         return quantize_dynamic(module, {nn.Linear}, dtype=torch.qint8)
 
 
+class NativeImagePath(nn.Module):
+    """
+    The native model's image path: pixel values (1, 3, H, W) and query embeddings (Q, D_t).
+
+    Out: logits (P, Q), boxes (P, 4) cxcywh, pooled image embedding (D_v,) and the fused
+    query tokens (Q, D_f) L2-normalised: the image encoder, the fusion (queries attend to
+    the image) and the heads, what an exported runtime replaces.
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values, text_embeds):
+        """Run the model on one image and its queries (shapes in the class docstring)."""
+        out = self.model(pixel_values, text_embeds[None])
+        return (out.logits[0], out.pred_boxes[0], out.image_embeds[0],
+                F.normalize(out.fused[0], dim=-1))
+
+
 class NativeBackend:
     """
     The native model behind the Detector interface.
 
     fused_features are the fused query tokens (Q, fusion_dim), L2-normalised: each query
     after attending to this image's tokens. int8 quantises the vision and fusion
-    transformers.
+    transformers. ``image_path`` is a :class:`NativeImagePath` unless an exported
+    runtime's stand-in is given.
     """
 
     name = 'native'
 
-    def __init__(self, model, model_id, device, dtype, quantize=False):
+    def __init__(self, model, model_id, device, dtype, quantize=False, image_path=None):
         model = model.to(device=device, dtype=dtype).eval()
         if quantize:
             model.vision = quantize_linear_layers(model.vision)
             model.fusion = quantize_linear_layers(model.fusion)
         self.model = model
+        self.image_path = NativeImagePath(model) if image_path is None else image_path
         self.model_id = model_id
         self.device, self.dtype = device, dtype
         self.vision_dim = model.config.projection_dim
@@ -197,9 +219,7 @@ class NativeBackend:
 
     def run(self, pixel_values, text_embeds):
         """Return logits (P, Q), boxes (P, 4) cxcywh, image embed (D_v,), fused (Q, D_f)."""
-        out = self.model(pixel_values, text_embeds[None])
-        return (out.logits[0], out.pred_boxes[0], out.image_embeds[0],
-                F.normalize(out.fused[0], dim=-1))
+        return self.image_path(pixel_values, text_embeds)
 
 
 class Detector:
@@ -229,6 +249,8 @@ class Detector:
         self.nms_candidates = int(nms_candidates)
         self.text_cache = TextEmbeddingCache(text_cache_size)
         self.exact_timings = False
+        # Set by load_model: 'torch', 'openvino' or 'onnxruntime', and the precision name.
+        self.runtime, self.precision = 'torch', str(self.dtype).replace('torch.', '')
         self._backend = backend
 
     def _clock(self):
@@ -341,39 +363,55 @@ def looks_like_path(model):
 
 
 def load_model(model=None, backend='auto', device='auto', precision='auto',
-               score_threshold=None, nms_iou=0.5, max_detections=100, text_cache_size=256):
+               score_threshold=None, nms_iou=0.5, max_detections=100, text_cache_size=256,
+               runtime='auto'):
     """
     Load a model folder or hub id and return a ready :class:`Detector`.
 
     model: None (DEFAULT_MODEL_PATH, the shipped native model), a folder, or a hub id
-    (OWL-ViT/OWLv2; needs the hub or its cache). backend: 'auto' (from config.json),
-    'native', 'owlvit' or 'owlv2'. device: 'auto', 'cpu', 'cuda[:N]'. precision: 'auto'
-    (fp16 on CUDA, fp32 on CPU), 'fp32', 'fp16', 'bf16' or 'int8' (CPU). score_threshold
-    None uses the model's recommended threshold when its config has one, else 0.1.
-    Raises ModelLoadError (naming the path) when the model cannot be loaded, ValueError
-    for a bad option.
+    (OWL-ViT/OWLv2; needs the hub or its cache), or a folder written by
+    ``vlm-perception export``. backend: 'auto' (from config.json), 'native', 'owlvit' or
+    'owlv2'. device: 'auto', 'cpu', 'cuda[:N]'. precision: 'auto' (fp16 on CUDA, fp32 on
+    CPU), 'fp32', 'fp16', 'bf16' or 'int8' (CPU); an exported folder runs at the precision
+    it was exported in. runtime: 'auto' (the exported folder's runtime, else torch),
+    'torch', 'openvino' or 'onnxruntime'; a folder exported for one runtime is refused by
+    another. score_threshold None uses the model's recommended threshold when its config
+    has one, else 0.1. Raises ModelLoadError (naming the path) when the model cannot be
+    loaded, ValueError for a bad option.
     """
+    from .runtimes import load_exported, read_export_info, resolve_runtime
     model = DEFAULT_MODEL_PATH if model is None else os.path.expanduser(os.fspath(model))
     if backend != 'auto' and backend not in BACKENDS:
         raise ValueError(f"backend must be 'auto' or one of {BACKENDS}, not {backend!r}")
     if looks_like_path(model) and not os.path.isdir(model):
         hint = ' (train it with `vlm-perception train`)' if model == DEFAULT_MODEL_PATH else ''
         raise ModelLoadError(f'model folder not found: {model}{hint}')
-    torch_device = resolve_device(device)
-    precision, dtype = resolve_precision(precision, torch_device)
-    backend = detect_backend(model) if backend == 'auto' else backend
-    quantize = precision == 'int8'
-    if backend == 'native':
-        engine = NativeBackend.load(model, torch_device, dtype, quantize)
+    exported = read_export_info(model) if os.path.isdir(model) else None
+    runtime = resolve_runtime(runtime, exported and exported['runtime'], model)
+    if exported is not None:
+        if backend not in ('auto', exported['backend']):
+            raise ModelLoadError(f'{model} holds a {exported["backend"]} model, not {backend}')
+        backend = exported['backend']
+        engine, precision = load_exported(model, exported, runtime, device, precision)
+        torch_device = engine.device
     else:
-        from .owl import OwlBackend
-        engine = OwlBackend.load(model, backend, torch_device, dtype, quantize)
+        torch_device = resolve_device(device)
+        precision, dtype = resolve_precision(precision, torch_device)
+        backend = detect_backend(model) if backend == 'auto' else backend
+        quantize = precision == 'int8'
+        if backend == 'native':
+            engine = NativeBackend.load(model, torch_device, dtype, quantize)
+        else:
+            from .owl import OwlBackend
+            engine = OwlBackend.load(model, backend, torch_device, dtype, quantize)
     if score_threshold is None:
         score_threshold = getattr(engine, 'default_score_threshold', None)
     detector = Detector(engine, DEFAULT_SCORE_THRESHOLD if score_threshold is None
                         else score_threshold, nms_iou, max_detections, text_cache_size)
+    detector.runtime, detector.precision = runtime, precision
     why = '' if device not in (None, 'auto') else (
         ' (auto: CUDA available)' if torch_device.type == 'cuda' else ' (auto: no CUDA)')
-    logger.info('loaded %s model %s on %s%s, precision %s', backend, model, torch_device, why,
-                precision)
+    detail = getattr(engine, 'runtime_detail', None)
+    logger.info('loaded %s model %s on %s%s, precision %s, runtime %s%s', backend, model,
+                torch_device, why, precision, runtime, f' ({detail})' if detail else '')
     return detector

@@ -377,7 +377,10 @@ class VLMForDetection(nn.Module):
         allowed = torch.zeros(batch, 1, num_image + num_queries, num_image + num_queries,
                               dtype=torch.bool, device=tokens.device)
         allowed[..., :num_image] = True
-        eye = torch.eye(num_queries, dtype=torch.bool, device=tokens.device)
+        # Each query sees itself: built by comparison, as torch.eye(dtype=bool) exports to
+        # an ONNX EyeLike on booleans that ONNX Runtime cannot run.
+        positions = torch.arange(num_queries, device=tokens.device)
+        eye = positions[:, None] == positions[None, :]
         allowed[:, 0, num_image:, num_image:] = eye & query_mask[:, None, :]
         fused = self.fusion(torch.cat((image_in, query_in), dim=1), allowed)
         patches, queries = fused[:, 1:num_image], fused[:, num_image:]

@@ -21,8 +21,10 @@ Inference does not go through the HF processor or the full model forward:
 """
 
 import json
+import os
 
 import torch
+from torch import nn
 import torch.nn.functional as F
 
 from .boxes import box_bias
@@ -61,7 +63,7 @@ def _first_line(error):
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _read_processor_config(model_id):
+def read_processor_config(model_id):
     """Return the preprocessor_config.json dict of a folder or hub id ({} if it has none)."""
     from transformers.utils import cached_file
     path = cached_file(model_id, PROCESSOR_FILE, _raise_exceptions_for_missing_entries=False)
@@ -71,36 +73,78 @@ def _read_processor_config(model_id):
         return json.load(stream)
 
 
-class OwlBackend:
-    """OWL-ViT / OWLv2 behind the Detector interface (see the module docstring)."""
+class OwlTextEncoder(nn.Module):
+    """OWL's text tower: token ids (N, L) and mask -> (N, D_t) L2-normalised query embeddings."""
 
-    def __init__(self, model, tokenizer, kind, model_id, device, dtype, quantize=False,
-                 processor_config=None):
+    def __init__(self, text_model, text_projection):
+        super().__init__()
+        self.text_model = text_model
+        self.text_projection = text_projection
+
+    def forward(self, input_ids, attention_mask):
+        """Return the query embeddings as OWL's get_text_features makes them, normalised."""
+        pooled = self.text_model(input_ids=input_ids, attention_mask=attention_mask).pooler_output
+        return F.normalize(self.text_projection(pooled), dim=-1)
+
+
+class OwlImagePath(nn.Module):
+    """
+    OWL's image path: pixel values (1, 3, S, S) and query embeddings (Q, D_t) in.
+
+    Out: logits (P, Q), boxes (P, 4) cxcywh, pooled image embedding (D_v,) and fused
+    (Q, D_f) (see the module docstring). The image encoder, the class and box heads and
+    the box bias of the fixed input grid: what an exported runtime replaces.
+    """
+
+    def __init__(self, model, kind, box_bias_of_grid):
+        super().__init__()
+        base = model.owlvit if kind == 'owlvit' else model.owlv2
+        self.vision_model = base.vision_model
+        self.visual_projection = base.visual_projection
+        self.layer_norm = model.layer_norm
+        self.class_head = model.class_head
+        self.box_head = model.box_head
+        self.register_buffer('box_bias', box_bias_of_grid, persistent=False)
+
+    def forward(self, pixel_values, text_embeds):
+        """Run the image encoder once and both heads (shapes in the class docstring)."""
+        vision = self.vision_model(pixel_values=pixel_values)
+        tokens = self.vision_model.post_layernorm(vision.last_hidden_state)
+        # OWL's patch features: each patch token times the class token, then LayerNorm.
+        features = self.layer_norm(tokens[:, 1:] * tokens[:, :1])
+        logits, class_embeds = self.class_head(features, text_embeds[None], None)
+        boxes = (self.box_head(features) + self.box_bias).sigmoid()
+        image_embed = F.normalize(self.visual_projection(vision.pooler_output), dim=-1)
+        fused = class_embeds[0, logits[0].argmax(dim=0)]
+        return logits[0], boxes[0], image_embed[0], F.normalize(fused, dim=-1)
+
+
+class OwlBackend:
+    """
+    OWL-ViT / OWLv2 behind the Detector interface (see the module docstring).
+
+    ``OwlBackend(config, tokenizer, text_encoder, image_path, kind, ...)``: the text
+    encoder is an :class:`OwlTextEncoder`; the image path an :class:`OwlImagePath`, or
+    an exported runtime's stand-in for it (``vlm_perception.model.runtimes``).
+    ``OwlBackend.load`` builds both from a transformers model.
+    """
+
+    def __init__(self, config, tokenizer, text_encoder, image_path, kind, model_id, device,
+                 dtype, processor_config=None):
         import transformers
         if kind not in MODEL_CLASSES:
             raise ValueError(f'kind must be one of {sorted(MODEL_CLASSES)}')
         self.name = kind
         self.model_id = model_id
-        model = model.to(device=device, dtype=dtype).eval()
-        base = model.owlvit if kind == 'owlvit' else model.owlv2
-        if quantize:
-            from .detector import quantize_linear_layers
-            base.vision_model = quantize_linear_layers(base.vision_model)
-        self.model, self.base, self.tokenizer = model, base, tokenizer
+        self.config, self.tokenizer = config, tokenizer
+        self.text_encoder = text_encoder.to(device=device, dtype=dtype).eval()
+        self.image_path = image_path
         self.device, self.dtype = device, dtype
-        processor_config = processor_config or {}
-        vision_config = model.config.vision_config
-        size = processor_config.get('size') or {}
-        self.input_size = int(size.get('height', vision_config.image_size))
-        if int(size.get('width', self.input_size)) != self.input_size:
-            raise ValueError('OWL models take square inputs')
-        self.image_mean = tuple(processor_config.get('image_mean', CLIP_MEAN))
-        self.image_std = tuple(processor_config.get('image_std', CLIP_STD))
-        grid = self.input_size // vision_config.patch_size
-        self.box_bias = box_bias(grid, grid, 1.0, device).to(dtype)
-        self.max_text_length = model.config.text_config.max_position_embeddings
-        self.vision_dim = self.text_dim = model.config.projection_dim
-        self.fused_dim = model.config.text_config.hidden_size
+        self.input_size, self.image_mean, self.image_std = input_settings(config,
+                                                                          processor_config)
+        self.max_text_length = config.text_config.max_position_embeddings
+        self.vision_dim = self.text_dim = config.projection_dim
+        self.fused_dim = config.text_config.hidden_size
         self.transformers_version = transformers.__version__
 
     @classmethod
@@ -111,14 +155,30 @@ class OwlBackend:
         try:
             model = quiet_transformers(model_class.from_pretrained, model_id, dtype=dtype)
             tokenizer = transformers.AutoTokenizer.from_pretrained(model_id)
-            processor_config = _read_processor_config(model_id)
+            processor_config = read_processor_config(model_id)
         except Exception as error:  # transformers raises many types; the message is kept
             raise ModelLoadError(f'cannot load {kind} model {model_id}: '
                                  f'{_first_line(error)}') from None
         if model.config.model_type != kind:
             raise ModelLoadError(f'{model_id} is a {model.config.model_type} model, '
                                  f'not {kind}')
-        return cls(model, tokenizer, kind, model_id, device, dtype, quantize, processor_config)
+        return cls.from_model(model, tokenizer, kind, model_id, device, dtype, quantize,
+                              processor_config)
+
+    @classmethod
+    def from_model(cls, model, tokenizer, kind, model_id, device, dtype, quantize=False,
+                   processor_config=None):
+        """Build the backend around a transformers OWL model (int8: quantise its ViT)."""
+        model = model.to(device=device, dtype=dtype).eval()
+        base = model.owlvit if kind == 'owlvit' else model.owlv2
+        if quantize:
+            from .detector import quantize_linear_layers
+            base.vision_model = quantize_linear_layers(base.vision_model)
+        size = input_settings(model.config, processor_config)[0]
+        grid = size // model.config.vision_config.patch_size
+        image_path = OwlImagePath(model, kind, box_bias(grid, grid, 1.0, device).to(dtype))
+        return cls(model.config, tokenizer, OwlTextEncoder(base.text_model, base.text_projection),
+                   image_path.eval(), kind, model_id, device, dtype, processor_config)
 
     def encode_text(self, texts):
         """Return (Q, D_t) L2-normalised query embeddings (as the HF forward makes them)."""
@@ -127,12 +187,8 @@ class OwlBackend:
         texts = [text[:64 * self.max_text_length] for text in texts]
         tokens = self.tokenizer(texts, padding='max_length', truncation=True,
                                 max_length=self.max_text_length, return_tensors='pt')
-        features = self.base.get_text_features(
-            input_ids=tokens['input_ids'].to(self.device),
-            attention_mask=tokens['attention_mask'].to(self.device))
-        if not isinstance(features, torch.Tensor):
-            features = features.pooler_output
-        return F.normalize(features, dim=-1)
+        return self.text_encoder(tokens['input_ids'].to(self.device),
+                                 tokens['attention_mask'].to(self.device))
 
     def prepare(self, image, channel_order):
         """Return pixel values (1, 3, S, S) and InputGeometry for an uploaded uint8 image."""
@@ -153,12 +209,66 @@ class OwlBackend:
 
     def run(self, pixel_values, text_embeds):
         """Return logits (P, Q), boxes (P, 4) cxcywh, image embed (D_v,), fused (Q, D_f)."""
-        vision = self.base.vision_model(pixel_values=pixel_values)
-        tokens = self.base.vision_model.post_layernorm(vision.last_hidden_state)
-        # OWL's patch features: each patch token times the class token, then LayerNorm.
-        features = self.model.layer_norm(tokens[:, 1:] * tokens[:, :1])
-        logits, class_embeds = self.model.class_head(features, text_embeds[None], None)
-        boxes = (self.model.box_head(features) + self.box_bias).sigmoid()
-        image_embed = F.normalize(self.base.visual_projection(vision.pooler_output), dim=-1)
-        fused = class_embeds[0, logits[0].argmax(dim=0)]
-        return logits[0], boxes[0], image_embed[0], F.normalize(fused, dim=-1)
+        return self.image_path(pixel_values, text_embeds)
+
+
+def input_settings(config, processor_config):
+    """Return (square input size, image mean, image std) from the processor settings."""
+    processor_config = processor_config or {}
+    size = processor_config.get('size') or {}
+    input_size = int(size.get('height', config.vision_config.image_size))
+    if int(size.get('width', input_size)) != input_size:
+        raise ValueError('OWL models take square inputs')
+    return (input_size, tuple(processor_config.get('image_mean', CLIP_MEAN)),
+            tuple(processor_config.get('image_std', CLIP_STD)))
+
+
+TEXT_ENCODER_FILE = 'text_encoder.safetensors'
+
+
+def save_torch_side(backend, folder):
+    """
+    Write what an exported OWL folder keeps in torch: config, tokenizer, text encoder.
+
+    config.json (transformers' OWL config), the tokenizer files, preprocessor_config.json
+    (the input size and normalisation) and text_encoder.safetensors (the text tower and
+    its projection): the image tower lives in the exported graph only.
+    """
+    from safetensors.torch import save_file
+    backend.config.save_pretrained(folder)
+    backend.tokenizer.save_pretrained(folder)
+    processor = {'size': {'height': backend.input_size, 'width': backend.input_size},
+                 'image_mean': list(backend.image_mean), 'image_std': list(backend.image_std)}
+    with open(os.path.join(folder, PROCESSOR_FILE), 'w', encoding='utf-8') as stream:
+        json.dump(processor, stream, indent=2)
+    state = {name: tensor.detach().to('cpu', torch.float32).contiguous()
+             for name, tensor in backend.text_encoder.state_dict().items()}
+    save_file(state, os.path.join(folder, TEXT_ENCODER_FILE), metadata={'format': 'pt'})
+
+
+def load_exported_owl(folder, kind, device, image_path):
+    """Return an OwlBackend from an exported folder's torch side and a runtime image path."""
+    import transformers
+    from safetensors.torch import load_file
+    from transformers.models.owlvit.modeling_owlvit import OwlViTTextTransformer
+    try:
+        config = transformers.AutoConfig.from_pretrained(folder)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+        processor_config = read_processor_config(folder)
+        state = load_file(os.path.join(folder, TEXT_ENCODER_FILE))
+    except Exception as error:  # transformers and safetensors raise many types
+        raise ModelLoadError(f'cannot load the torch side of {folder}: {_first_line(error)}') \
+            from None
+    text = config.text_config
+    if getattr(text, '_attn_implementation', None) is None:
+        text._attn_implementation = 'sdpa'  # as from_pretrained chooses
+    # OWLv2's text tower is OWL-ViT's (transformers copies the class).
+    encoder = OwlTextEncoder(OwlViTTextTransformer(text),
+                             nn.Linear(text.hidden_size, config.projection_dim, bias=False))
+    try:
+        encoder.load_state_dict(state)
+    except RuntimeError as error:
+        raise ModelLoadError(f'{folder}/{TEXT_ENCODER_FILE} does not fit its config.json: '
+                             f'{_first_line(error)}') from None
+    return OwlBackend(config, tokenizer, encoder, image_path, kind, folder, device,
+                      torch.float32, processor_config)
