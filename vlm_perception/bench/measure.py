@@ -176,6 +176,8 @@ def _through_service(graph, alone, bgr, command, repetitions, warmup, progress):
         'over_node_forward': ratio(round_trip['median_ms'], stages.get('forward')),
         'node_stage_medians_ms': stages,
     }
+
+
 def _runtimes(model, detector, bgr, settings, workdir, say, transport_env, progress):
     """
     Time the exported runtimes against torch fp32, interleaved; then the node on OpenVINO.

@@ -112,7 +112,7 @@ def matched_box_errors(found, reference, iou_threshold=0.5):
         mine = np.flatnonzero(found.query_indices == label)
         theirs = np.flatnonzero(reference.query_indices == label)
         pairs = match_ground_truth(found.boxes[mine], found.scores[mine],
-                                reference.boxes[theirs], iou_threshold)
+                                   reference.boxes[theirs], iou_threshold)
         for index, partner in zip(mine, pairs):
             if partner >= 0:
                 other = theirs[partner]
