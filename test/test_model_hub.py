@@ -133,8 +133,8 @@ def test_a_cached_hub_id_loads_and_an_uncached_one_fails_at_once(hub_unreachable
 
 
 @pytest.mark.ros
-def test_the_node_ends_with_one_fatal_line_for_an_uncached_hub_model(hub_unreachable,
-                                                                   tmp_path):
+def test_the_node_ends_with_one_fatal_line_for_an_uncached_hub_model(
+        hub_unreachable, tmp_path):
     env = online_environment(tmp_path / 'empty_cache')
     process = subprocess.run(
         [installed_executable('vlm_perception_node'), '--ros-args',
