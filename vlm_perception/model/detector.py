@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from .boxes import batched_nms
 from .errors import ModelLoadError
+from .hub import hub_access
 from .image import upload_image
 from .native import CONFIG_FILE, MODEL_TYPE, VLMForDetection
 
@@ -330,12 +331,13 @@ class Detector:
             scores=parts[1][:found])
 
 
-def detect_backend(model):
+def detect_backend(model, **hub_options):
     """
     Return 'native', 'owlvit' or 'owlv2' for a model folder or hub id.
 
     A folder's config.json decides; for a hub id transformers reads the config (from the
-    hub or its cache). Raises ModelLoadError naming the model when that fails.
+    hub or its cache; ``hub_options`` go to from_pretrained). Raises ModelLoadError
+    naming the model when that fails.
     """
     if os.path.isdir(model):
         path = os.path.join(model, CONFIG_FILE)
@@ -348,7 +350,7 @@ def detect_backend(model):
             raise ModelLoadError(f'bad model config {path}: {error}') from None
     else:
         from .owl import hub_model_type
-        model_type = hub_model_type(model)
+        model_type = hub_model_type(model, **hub_options)
     backend = {MODEL_TYPE: 'native', 'owlvit': 'owlvit', 'owlv2': 'owlv2'}.get(model_type)
     if backend is None:
         raise ModelLoadError(f'{model}: unsupported model_type {model_type!r} '
@@ -376,8 +378,10 @@ def load_model(model=None, backend='auto', device='auto', precision='auto',
     it was exported in. runtime: 'auto' (the exported folder's runtime, else torch),
     'torch', 'openvino' or 'onnxruntime'; a folder exported for one runtime is refused by
     another. score_threshold None uses the model's recommended threshold when its config
-    has one, else 0.1. Raises ModelLoadError (naming the path) when the model cannot be
-    loaded, ValueError for a bad option.
+    has one, else 0.1. A hub id loads from the local Hugging Face cache alone when it is
+    there, else from the hub if it answers within seconds (see hub.hub_access). Raises
+    ModelLoadError (naming the path) when the model cannot be loaded, ValueError for a
+    bad option.
     """
     from .runtimes import load_exported, read_export_info, resolve_runtime
     model = DEFAULT_MODEL_PATH if model is None else os.path.expanduser(os.fspath(model))
@@ -397,13 +401,15 @@ def load_model(model=None, backend='auto', device='auto', precision='auto',
     else:
         torch_device = resolve_device(device)
         precision, dtype = resolve_precision(precision, torch_device)
-        backend = detect_backend(model) if backend == 'auto' else backend
+        hub_options = {} if os.path.isdir(model) else hub_access(model)
+        backend = detect_backend(model, **hub_options) if backend == 'auto' else backend
         quantize = precision == 'int8'
         if backend == 'native':
             engine = NativeBackend.load(model, torch_device, dtype, quantize)
         else:
             from .owl import OwlBackend
-            engine = OwlBackend.load(model, backend, torch_device, dtype, quantize)
+            engine = OwlBackend.load(model, backend, torch_device, dtype, quantize,
+                                     **hub_options)
     if score_threshold is None:
         score_threshold = getattr(engine, 'default_score_threshold', None)
     detector = Detector(engine, DEFAULT_SCORE_THRESHOLD if score_threshold is None

@@ -36,11 +36,11 @@ MODEL_CLASSES = {'owlvit': 'OwlViTForObjectDetection', 'owlv2': 'Owlv2ForObjectD
 PROCESSOR_FILE = 'preprocessor_config.json'
 
 
-def hub_model_type(model_id):
+def hub_model_type(model_id, **hub_options):
     """Return the model_type of a hub id (or HF folder) via transformers' AutoConfig."""
     from transformers import AutoConfig
     try:
-        return AutoConfig.from_pretrained(model_id).model_type
+        return AutoConfig.from_pretrained(model_id, **hub_options).model_type
     except Exception as error:  # transformers raises OSError, ValueError, HTTP errors...
         raise ModelLoadError(f'cannot load model config for {model_id}: '
                              f'{_first_line(error)}') from None
@@ -63,10 +63,11 @@ def _first_line(error):
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def read_processor_config(model_id):
+def read_processor_config(model_id, **hub_options):
     """Return the preprocessor_config.json dict of a folder or hub id ({} if it has none)."""
     from transformers.utils import cached_file
-    path = cached_file(model_id, PROCESSOR_FILE, _raise_exceptions_for_missing_entries=False)
+    path = cached_file(model_id, PROCESSOR_FILE, _raise_exceptions_for_missing_entries=False,
+                       **hub_options)
     if path is None:
         return {}
     with open(path, encoding='utf-8') as stream:
@@ -148,14 +149,19 @@ class OwlBackend:
         self.transformers_version = transformers.__version__
 
     @classmethod
-    def load(cls, model_id, kind, device, dtype, quantize=False):
-        """Load weights, tokenizer and processor settings; ModelLoadError names model_id."""
+    def load(cls, model_id, kind, device, dtype, quantize=False, **hub_options):
+        """
+        Load weights, tokenizer and processor settings; ModelLoadError names model_id.
+
+        ``hub_options`` go to every from_pretrained (local_files_only for a cached hub id).
+        """
         import transformers
         model_class = getattr(transformers, MODEL_CLASSES[kind])
         try:
-            model = quiet_transformers(model_class.from_pretrained, model_id, dtype=dtype)
-            tokenizer = transformers.AutoTokenizer.from_pretrained(model_id)
-            processor_config = read_processor_config(model_id)
+            model = quiet_transformers(model_class.from_pretrained, model_id, dtype=dtype,
+                                       **hub_options)
+            tokenizer = transformers.AutoTokenizer.from_pretrained(model_id, **hub_options)
+            processor_config = read_processor_config(model_id, **hub_options)
         except Exception as error:  # transformers raises many types; the message is kept
             raise ModelLoadError(f'cannot load {kind} model {model_id}: '
                                  f'{_first_line(error)}') from None
