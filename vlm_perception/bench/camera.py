@@ -5,6 +5,10 @@ The benchmark's camera: a process of its own that publishes one fixed frame on r
 
     python -m vlm_perception.bench.camera --topic /vlm_bench/image --width 640 --height 480
 
+With ``--transport compressed`` it publishes sensor_msgs/CompressedImage on
+``<topic>/compressed`` as compressed_image_transport does, JPEG-encoding each frame
+after stamping it (a camera driver's cost, so end-to-end latency includes it).
+
 It reads one command per line on stdin and answers on stdout:
 
 * ``one``: publish one frame now; answers ``sent STAMP_NS``;
@@ -37,7 +41,7 @@ def _set_stamp(msg, stamp_ns):
     msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
 
 
-def _stream(publisher, msg, rate, seconds):
+def _stream(publish, rate, seconds):
     """Publish at ``rate`` Hz for ``seconds``; a late tick is skipped, never bunched."""
     period = 1.0 / rate
     start = time.monotonic()
@@ -48,14 +52,46 @@ def _stream(publisher, msg, rate, seconds):
             time.sleep(delay)
         stamp_ns = time.time_ns()
         first_stamp = stamp_ns if first_stamp is None else first_stamp
-        _set_stamp(msg, stamp_ns)
-        publisher.publish(msg)
+        publish(stamp_ns)
         count += 1
         tick += period
         behind = time.monotonic() - tick
         if behind > period:  # this process was starved: drop the missed ticks
             tick += period * int(behind / period)
     return count, time.monotonic() - start, first_stamp
+
+
+def _publisher(node, args):
+    """Return (publisher, publish(stamp_ns)) of the frame in the chosen transport."""
+    from rclpy.qos import qos_profile_sensor_data
+
+    from vlm_perception.conversion import array_to_image, encode_rgb
+
+    frame = encode_rgb(bench_frame(args.width, args.height, args.seed), ENCODING)
+    if args.transport == 'compressed':
+        from sensor_msgs.msg import CompressedImage
+
+        from vlm_perception.compressed import encode_image
+
+        publisher = node.create_publisher(CompressedImage, f'{args.topic}/compressed',
+                                          qos_profile_sensor_data)
+
+        def publish(stamp_ns):
+            msg = encode_image(frame, ENCODING, 'jpeg', jpeg_quality=args.jpeg_quality)
+            msg.header.frame_id = 'bench_camera'
+            _set_stamp(msg, stamp_ns)
+            publisher.publish(msg)
+        return publisher, publish
+    from sensor_msgs.msg import Image
+
+    publisher = node.create_publisher(Image, args.topic, qos_profile_sensor_data)
+    msg = array_to_image(frame, ENCODING)
+    msg.header.frame_id = 'bench_camera'
+
+    def publish(stamp_ns):
+        _set_stamp(msg, stamp_ns)
+        publisher.publish(msg)
+    return publisher, publish
 
 
 def main(argv=None):
@@ -65,21 +101,16 @@ def main(argv=None):
     parser.add_argument('--width', type=int, default=640)
     parser.add_argument('--height', type=int, default=480)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--transport', default='raw', choices=('raw', 'compressed'))
+    parser.add_argument('--jpeg-quality', type=int, default=95)
     args = parser.parse_args(argv)
 
     import rclpy
-    from rclpy.qos import qos_profile_sensor_data
-    from sensor_msgs.msg import Image
-
-    from vlm_perception.conversion import array_to_image, encode_rgb
 
     rclpy.init()
     node = rclpy.create_node('vlm_bench_camera')
     try:
-        publisher = node.create_publisher(Image, args.topic, qos_profile_sensor_data)
-        msg = array_to_image(encode_rgb(bench_frame(args.width, args.height, args.seed),
-                                        ENCODING), ENCODING)
-        msg.header.frame_id = 'bench_camera'
+        publisher, publish = _publisher(node, args)
         while publisher.get_subscription_count() == 0:
             time.sleep(0.05)
         print('ready', flush=True)
@@ -89,11 +120,10 @@ def main(argv=None):
                 continue
             if words[0] == 'one':
                 stamp_ns = time.time_ns()
-                _set_stamp(msg, stamp_ns)
-                publisher.publish(msg)
+                publish(stamp_ns)
                 print(f'sent {stamp_ns}', flush=True)
             elif words[0] == 'stream':
-                count, elapsed, first = _stream(publisher, msg, float(words[1]), float(words[2]))
+                count, elapsed, first = _stream(publish, float(words[1]), float(words[2]))
                 print(f'streamed {count} {elapsed:.6f} {first}', flush=True)
             elif words[0] == 'quit':
                 break
