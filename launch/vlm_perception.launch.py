@@ -7,7 +7,7 @@ Start vlm_perception_node with its parameters file and topic remappings.
         image_topic:=/camera/color/image_raw device:=cuda model:=google/owlvit-base-patch32
 
 Include it from a larger launch file with IncludeLaunchDescription and the same
-arguments. model, backend, device, precision and use_sim_time override the
+arguments. model, backend, device, precision, use_depth and use_sim_time override the
 parameters file only when given: left empty, the file's value holds, so a
 params_file of your own keeps its model. `ros2 launch ... --show-args` lists all.
 """
@@ -26,7 +26,7 @@ from vlm_perception.params import SPECS
 FROM_FILE = ' (empty: as in params_file)'
 # Node parameters a launch argument of the same name overrides, and their types.
 PARAMETER_ARGUMENTS = {'model': str, 'backend': str, 'device': str, 'precision': str,
-                       'use_sim_time': bool}
+                       'use_depth': bool, 'use_sim_time': bool}
 LOG_LEVELS = ('debug', 'info', 'warn', 'error', 'fatal')
 
 # (name, default, description, choices or None)
@@ -45,6 +45,13 @@ ARGUMENTS = (
     ('features_topic', 'multimodal_features', 'Output (vlm_perception/MultimodalFeatures)',
      None),
     ('debug_image_topic', '~/debug_image', 'Output image with the detections drawn', None),
+    ('use_depth', '', SPECS['use_depth'].description + FROM_FILE,
+     ('', 'true', 'false', 'True', 'False')),
+    ('depth_topic', 'camera/depth/image_raw',
+     'Input depth registered to the colour camera (sensor_msgs/Image, 16UC1 or 32FC1)', None),
+    ('camera_info_topic', 'camera/camera_info',
+     "Input colour camera's calibration (sensor_msgs/CameraInfo)", None),
+    ('markers_topic', '~/markers', 'Output RViz markers of the located detections', None),
     ('log_level', 'info', 'Log level of the node process', LOG_LEVELS),
     ('use_sim_time', '', 'Use /clock instead of the wall clock' + FROM_FILE,
      ('', 'true', 'false', 'True', 'False')),
@@ -75,6 +82,9 @@ def launch_node(context):
             ('command_text', config['command_topic']),
             ('multimodal_features', config['features_topic']),
             ('~/debug_image', config['debug_image_topic']),
+            ('camera/depth/image_raw', config['depth_topic']),
+            ('camera/camera_info', config['camera_info_topic']),
+            ('~/markers', config['markers_topic']),
         ],
         arguments=['--ros-args', '--log-level', config['log_level']],
     )]

@@ -8,6 +8,7 @@ arguments and keeps its output; ``GraphClient`` is the test process's own node
 (publishers, subscriptions, spinning until a condition holds).
 """
 
+from contextlib import contextmanager
 import os
 from pathlib import Path
 import signal
@@ -140,6 +141,22 @@ class GraphClient:
         """Destroy the node and the executor."""
         self.executor.shutdown()
         self.node.destroy_node()
+
+
+@contextmanager
+def graph_client(name='vlm_test_client'):
+    """Yield a GraphClient in an rclpy context of its own, shut down afterwards."""
+    import rclpy
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(context=context)
+    client = GraphClient(context, name)
+    try:
+        yield client
+    finally:
+        client.close()
+        rclpy.shutdown(context=context)
 
 
 def make_image(width, height, encoding='bgr8', stamp_sec=0, frame_id='test_camera', seed=0):

@@ -12,8 +12,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from vlm_perception.conversion import (
-    array_to_image, draw_detections, encode_rgb, image_to_array, ImageConversionError,
-    LAYOUTS, msg_to_arrays, PALETTE, result_to_msg, SUPPORTED_ENCODINGS)
+    array_to_image, depth_to_array, distance_label, draw_detections, encode_rgb, image_to_array,
+    ImageConversionError, LAYOUTS, msg_to_arrays, PALETTE, result_to_msg, SUPPORTED_ENCODINGS)
 
 EIGHT_BIT_VIEWS = ['rgb8', 'bgr8', '8UC3', 'rgba8', 'bgra8', '8UC4', 'mono8', '8UC1']
 SIXTEEN_BIT_INTENSITY = ['mono16', 'rgb16', 'bgr16', 'rgba16', 'bgra16']
@@ -418,3 +418,54 @@ def test_draw_detections_mono_empty_and_non_finite():
     broken = detection_result(labels=('a',), boxes=((np.nan, 1, 5, 5),), scores=(0.5,),
                               query_indices=(0,))
     np.testing.assert_array_equal(draw_detections(grey, broken, 'mono'), 77)
+
+
+def test_result_to_msg_carries_3d_rows_nan_included():
+    pytest.importorskip('vlm_perception.msg')
+    positions = np.array([[0.1, -0.2, 0.8], [np.nan] * 3], np.float32)
+    sizes = np.array([[0.05, 0.04, 0.02], [np.nan] * 3], np.float32)
+    msg = result_to_msg(detection_result(), Header(), 'a, b', ['red cup', 'blue ball'], 'm',
+                        'native', 64, 48, positions, sizes)
+    np.testing.assert_array_equal(np.reshape(msg.object_positions_3d, (-1, 3)), positions)
+    np.testing.assert_array_equal(np.reshape(msg.object_sizes_3d, (-1, 3)), sizes)
+    without = result_to_msg(detection_result(), Header(), 'a, b', ['red cup', 'blue ball'],
+                            'm', 'native', 64, 48)
+    assert len(without.object_positions_3d) == len(without.object_sizes_3d) == 0
+    with pytest.raises(ValueError, match='positions_3d and sizes_3d'):
+        result_to_msg(detection_result(), Header(), 'a, b', ['red cup', 'blue ball'], 'm',
+                      'native', 64, 48, positions[:1], sizes[:1])
+    with pytest.raises(ValueError, match='together'):
+        result_to_msg(detection_result(), Header(), 'a, b', ['red cup', 'blue ball'], 'm',
+                      'native', 64, 48, positions, None)
+
+
+@pytest.mark.parametrize('encoding, dtype', [('16UC1', np.uint16), ('mono16', np.uint16),
+                                             ('32FC1', np.float32)])
+def test_depth_images_come_back_as_their_values(encoding, dtype):
+    values = np.arange(12 * 10, dtype=dtype).reshape(10, 12) * dtype(3)
+    msg = array_to_image(values, '16UC1' if dtype == np.uint16 else '32FC1')
+    msg.encoding = encoding
+    depth = depth_to_array(msg)
+    assert depth.dtype == dtype and depth.dtype.isnative
+    np.testing.assert_array_equal(depth, values)
+    padded_big_endian = make_msg(values, encoding, pad=4, bigendian=True)
+    np.testing.assert_array_equal(depth_to_array(padded_big_endian), values)
+
+
+def test_depth_in_another_encoding_is_refused_with_the_reason():
+    msg = array_to_image(np.zeros((4, 4, 3), np.uint8), 'rgb8')
+    with pytest.raises(ImageConversionError, match="unsupported depth encoding 'rgb8'"):
+        depth_to_array(msg)
+
+
+def test_debug_labels_add_the_distance_where_there_is_one():
+    assert distance_label('red cup', 0.934, [0.3, 0.0, 0.4]) == 'red cup 0.93 0.50 m'
+    assert distance_label('red cup', 0.934, [np.nan] * 3) == 'red cup 0.93'
+    assert distance_label('red cup', 0.934, None) == 'red cup 0.93'
+    grey = np.full((60, 80), 10, np.uint8)
+    result = detection_result(labels=('a',), boxes=((5, 30, 70, 55),), scores=(0.5,),
+                              query_indices=(0,))
+    plain = draw_detections(grey, result, 'mono')
+    with_distance = draw_detections(grey, result, 'mono', positions=[[0.0, 0.0, 1.5]])
+    # The longer label covers more of the strip above the box.
+    assert (with_distance[10:30] != 10).sum() > (plain[10:30] != 10).sum()

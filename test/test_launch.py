@@ -26,7 +26,9 @@ from vlm_perception.params import SPECS
 ROOT = Path(__file__).resolve().parent.parent
 NODE_LAUNCH = ROOT / 'launch' / 'vlm_perception.launch.py'
 DEMO_LAUNCH = ROOT / 'launch' / 'demo.launch.py'
-NODE_SOURCE = ROOT / 'vlm_perception' / 'node.py'
+# The node and the modules that wire its inputs.
+NODE_SOURCES = [ROOT / 'vlm_perception' / name
+                for name in ('node.py', 'image_input.py', 'depth_input.py')]
 CAMERA_SOURCE = ROOT / 'vlm_perception' / 'synthetic_camera.py'
 # What issue 4 asks the node's launch file to take, besides a remap for every topic.
 REQUIRED_ARGUMENTS = {'namespace', 'params_file', 'model', 'backend', 'device', 'precision',
@@ -75,14 +77,17 @@ def calls(path, method):
 
 
 def node_topics():
-    """Return the topic names node.py publishes and subscribes to."""
+    """Return the topic names the node (node.py and its input modules) uses."""
     topics = set()
-    for method in ('create_publisher', 'create_subscription'):
-        for call in calls(NODE_SOURCE, method):
-            name = call.args[1]
-            if isinstance(name, ast.Name):  # a module constant
-                name = module_constant(NODE_SOURCE, name.id)
-            topics.add(ast.literal_eval(name))
+    for source in NODE_SOURCES:
+        for method in ('create_publisher', 'create_subscription'):
+            for call in calls(source, method):
+                name = call.args[1]
+                if isinstance(name, ast.Call):  # transport_topic(node, TOPIC, transport)
+                    name = name.args[1]
+                if isinstance(name, ast.Name):  # a module constant
+                    name = module_constant(source, name.id)
+                topics.add(ast.literal_eval(name))
     return topics
 
 

@@ -13,7 +13,7 @@ from itertools import count
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
-from ros_graph import GraphClient, make_image, NodeProcess, save_tiny_model, write_params
+from ros_graph import graph_client, make_image, NodeProcess, save_tiny_model, write_params
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -37,15 +37,8 @@ def tiny_model(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def client():
-    import rclpy
-    from rclpy.context import Context
-
-    context = Context()
-    rclpy.init(context=context)
-    graph = GraphClient(context)
-    yield graph
-    graph.close()
-    rclpy.shutdown(context=context)
+    with graph_client() as graph:
+        yield graph
 
 
 def remaps(prefix=''):

@@ -28,7 +28,18 @@ CAMERA_INFO_TOPIC = 'camera/camera_info'
 
 
 class DepthUnusable(Exception):
-    """A frame's depth cannot give 3D positions; the message says why in one line."""
+    """
+    A frame's depth cannot give 3D positions; the message says why in one line.
+
+    ``kind`` names the reason for throttling ('no_depth', 'frame_id', 'encoding',
+    'aspect', 'camera_info', ...) and ``source`` the input it is about: 'depth' or
+    'camera_info'.
+    """
+
+    def __init__(self, reason, kind, source='depth'):
+        super().__init__(reason)
+        self.kind = kind
+        self.source = source
 
 
 class DepthFrame(NamedTuple):
@@ -36,7 +47,7 @@ class DepthFrame(NamedTuple):
 
     depth: Any          # the depth message, or None when none was within depth_slop
     camera_info: Any    # the newest sensor_msgs/CameraInfo, or None before the first
-    reason: str = ''    # why depth is None
+    reason: str = ''    # why depth is None (DepthUnusable's kind 'no_depth')
     decode: Any = depth_to_array   # depth message -> (H, W) values; raises ValueError
 
 
@@ -51,31 +62,31 @@ def locate_detections(frame, colour_header, colour_size, boxes, config):
     Raises DepthUnusable with the reason when the frame gives no 3D at all.
     """
     if frame.depth is None:
-        raise DepthUnusable(frame.reason)
+        raise DepthUnusable(frame.reason, 'no_depth')
     if frame.camera_info is None:
-        raise DepthUnusable(f'no camera_info received on {CAMERA_INFO_TOPIC} yet')
+        raise DepthUnusable('no camera_info received yet', 'no_camera_info', 'camera_info')
     depth, info = frame.depth, frame.camera_info
     if depth.header.frame_id and colour_header.frame_id and \
             depth.header.frame_id != colour_header.frame_id:
         raise DepthUnusable(f'depth is in frame {depth.header.frame_id!r}, the colour image in '
                             f'{colour_header.frame_id!r}: it must be registered to the colour '
-                            'camera (e.g. RealSense align_depth)')
+                            'camera (e.g. RealSense align_depth)', 'frame_id')
     try:
         values = frame.decode(depth)
     except ValueError as error:
-        raise DepthUnusable(str(error)) from None
+        raise DepthUnusable(str(error), 'encoding') from None
     width, height = colour_size
     depth_height, depth_width = values.shape
     scale_x, scale_y = depth_width / width, depth_height / height
     if abs(scale_x / scale_y - 1.0) > 0.01:
         raise DepthUnusable(f'depth {depth_width}x{depth_height} has another aspect ratio than '
-                            f'the colour image {width}x{height}')
+                            f'the colour image {width}x{height}', 'aspect')
     try:
         intrinsics = intrinsics_from_camera_info(
             info.k, info.p, info.width, info.height, depth_width, depth_height,
             (info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height))
     except GeometryError as error:
-        raise DepthUnusable(f'camera_info: {error}') from None
+        raise DepthUnusable(str(error), 'camera_info', 'camera_info') from None
     scale = config['depth_scale'] if values.dtype == np.uint16 else 1.0
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4) * [scale_x, scale_y, scale_x, scale_y]
     located = locate_objects(values, intrinsics, boxes, depth_scale=scale,
@@ -144,9 +155,14 @@ class DepthInput:
                 reason = self._why_no_depth()
             self._on_paired(item, DepthFrame(depth, self.camera_info, reason, self.decode))
 
+    def topic_of(self, source):
+        """Return the resolved topic name of 'depth' or 'camera_info'."""
+        subscription = self.camera_info_subscription if source == 'camera_info' \
+            else self.depth_subscription
+        return subscription.topic_name
+
     def _why_no_depth(self):
-        topic = self.depth_subscription.topic_name
         if self.newest_depth_stamp is None:
-            return f'no depth image received on {topic} yet'
-        return (f'no depth image on {topic} stamped within depth_slop '
-                f'{self.pairing.slop:g} s of the colour frame')
+            return 'no depth image received yet'
+        return (f'no depth image stamped within depth_slop {self.pairing.slop:g} s of the '
+                'colour frame')

@@ -138,7 +138,7 @@ EDGE_STEP = 2         # pixels to the neighbours that tell a depth edge
 # edge in either direction is seen from both of its sides alike.
 NEIGHBOURS = np.array([(EDGE_STEP, EDGE_STEP), (-EDGE_STEP, -EDGE_STEP)])
 RANSAC_TRIALS = 24
-RANSAC_SEED = 0
+RANSAC_FRACTIONS = np.random.default_rng(0).random((RANSAC_TRIALS, 3))
 
 
 def _box_grid(boxes, width, height, count):
@@ -163,6 +163,21 @@ def _box_grid(boxes, width, height, count):
     return grid_columns.reshape(len(boxes), -1), grid_rows.reshape(len(boxes), -1)
 
 
+def _ring_pattern():
+    """Return (across, down, margin) (R,): where ring samples sit on the padded box."""
+    t = (np.arange(RING_SAMPLES) + 0.5) / RING_SAMPLES
+    zeros, ones = np.zeros_like(t), np.ones_like(t)
+    # Top, bottom, left and right sides, as fractions of the padded box's width and height.
+    across = np.concatenate([t, t, zeros, ones])
+    down = np.concatenate([zeros, ones, t, t])
+    count = len(across)
+    return (np.tile(across, len(RING_MARGINS)), np.tile(down, len(RING_MARGINS)),
+            np.repeat(RING_MARGINS, count))
+
+
+RING_ACROSS, RING_DOWN, RING_MARGIN = _ring_pattern()
+
+
 def _ring(boxes, width, height):
     """
     Sample pixels on rings around each box (its likely support surface).
@@ -170,21 +185,12 @@ def _ring(boxes, width, height):
     Returns (columns, rows, outside): (N, R) int64 pixels clamped into the image
     and whether each one lies outside the box (clamping can pull a ring inside).
     """
-    t = (np.arange(RING_SAMPLES) + 0.5) / RING_SAMPLES
-    size = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
-    xs, ys = [], []
-    for margin in RING_MARGINS:
-        pad = np.maximum(size.max(axis=1) * margin, 3.0)[:, None]
-        left, right = boxes[:, 0:1] - pad, boxes[:, 2:3] + pad
-        top, bottom = boxes[:, 1:2] - pad, boxes[:, 3:4] + pad
-        across = left + t[None, :] * (right - left)
-        down = top + t[None, :] * (bottom - top)
-        xs += [across, across, np.broadcast_to(left, down.shape),
-               np.broadcast_to(right, down.shape)]
-        ys += [np.broadcast_to(top, across.shape), np.broadcast_to(bottom, across.shape),
-               down, down]
-    x = np.clip(np.floor(np.concatenate(xs, axis=1)), 0, width - 1)
-    y = np.clip(np.floor(np.concatenate(ys, axis=1)), 0, height - 1)
+    box_width, box_height = boxes[:, 2:3] - boxes[:, 0:1], boxes[:, 3:4] - boxes[:, 1:2]
+    pad = np.maximum(np.maximum(box_width, box_height) * RING_MARGIN, 3.0)     # (N, R)
+    x = boxes[:, 0:1] - pad + RING_ACROSS * (box_width + 2 * pad)
+    y = boxes[:, 1:2] - pad + RING_DOWN * (box_height + 2 * pad)
+    x = np.clip(np.floor(x), 0, width - 1)
+    y = np.clip(np.floor(y), 0, height - 1)
     inside = ((x + 0.5 >= boxes[:, 0:1]) & (x + 0.5 < boxes[:, 2:3])
               & (y + 0.5 >= boxes[:, 1:2]) & (y + 0.5 < boxes[:, 3:4]))
     return x.astype(np.int64), y.astype(np.int64), ~inside
@@ -192,7 +198,8 @@ def _ring(boxes, width, height):
 
 def _metres(depth, rows, columns, depth_scale, depth_range):
     """Gather depth at (rows, columns) in metres, float32; NaN where there is no reading."""
-    z = depth[rows, columns].astype(np.float32)
+    # np.take on the flat image is several times faster than 2-D fancy indexing.
+    z = np.take(depth.reshape(-1), rows * depth.shape[1] + columns).astype(np.float32)
     if depth_scale != 1.0:
         z *= np.float32(depth_scale)
     low, high = depth_range
@@ -209,7 +216,7 @@ def _row_mean(values, mask):
         return total / count
 
 
-def _fit_inverse_depth_planes(u, v, z, rng):
+def _fit_inverse_depth_planes(u, v, z):
     """
     Fit a plane to each row's points robustly (RANSAC, then least squares on inliers).
 
@@ -222,11 +229,12 @@ def _fit_inverse_depth_planes(u, v, z, rng):
     valid = np.isfinite(z)
     w = np.where(valid, 1.0 / np.where(valid, z, 1.0), 0.0)
     design = np.stack([u, v, np.ones_like(u)], axis=2)                    # (N, R, 3)
-    # Candidate planes through three random readings of each row.
-    order = np.argsort(~valid + rng.random((count, ring)), axis=1)       # readings first
+    # Candidate planes through three readings of each row, drawn by fixed random fractions
+    # (the same every call, so results are repeatable).
+    order = np.argsort(~valid, axis=1, kind='stable')                     # readings first
     readings = valid.sum(axis=1)
-    picks = rng.random((count, RANSAC_TRIALS * 3)) * np.maximum(readings, 1)[:, None]
-    picks = np.take_along_axis(order, picks.astype(np.int64), axis=1)
+    picks = (RANSAC_FRACTIONS[None] * np.maximum(readings, 1)[:, None, None]).astype(np.int64)
+    picks = np.take_along_axis(order, picks.reshape(count, -1), axis=1)
     picks = picks.reshape(count, RANSAC_TRIALS, 3)
     # The plane w = a u + b v + c through three points (u, v, w): from the cross product.
     rows = np.arange(count)[:, None, None]
@@ -243,8 +251,10 @@ def _fit_inverse_depth_planes(u, v, z, rng):
     mean_z = np.nan_to_num(_row_mean(z, valid), nan=1.0)
     tolerance = np.maximum(0.015 * mean_z, 0.004)
     inverse_tolerance = (tolerance / mean_z ** 2)[:, None, None]
-    predicted = candidates @ design.transpose(0, 2, 1)                    # (N, T, R)
-    inliers = (np.abs(predicted - w[:, None, :]) < inverse_tolerance) & valid[:, None, :]
+    predicted = (candidates.astype(np.float32)
+                 @ design.astype(np.float32).transpose(0, 2, 1))            # (N, T, R)
+    predicted -= w.astype(np.float32)[:, None, :]
+    inliers = (np.abs(predicted) < inverse_tolerance) & valid[:, None, :]
     inliers &= usable[:, :, None]
     best = inliers.sum(axis=2).argmax(axis=1)
     chosen = inliers[np.arange(count), best]                              # (N, R)
@@ -327,7 +337,7 @@ def locate_objects(depth, intrinsics, boxes, depth_scale=1.0, depth_range=(0.1, 
     (max - min per axis) the size. Vectorised over boxes on a fixed grid of
     ``SAMPLES`` x ``SAMPLES`` pixels per box; no loop over pixels.
     """
-    depth = np.asarray(depth)
+    depth = np.ascontiguousarray(depth)   # flat indexing below; a copy only when strided
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     count = len(boxes)
     positions = np.full((count, 3), np.nan, np.float32)
@@ -358,8 +368,7 @@ def locate_objects(depth, intrinsics, boxes, depth_scale=1.0, depth_range=(0.1, 
     ring_z = _metres(depth, ring_rows, ring_columns, depth_scale, depth_range)
     ring_z[~outside] = np.nan
     plane, tolerance, has_plane = _fit_inverse_depth_planes(
-        ring_columns.astype(np.float64), ring_rows.astype(np.float64), ring_z,
-        np.random.default_rng(RANSAC_SEED))
+        ring_columns.astype(np.float64), ring_rows.astype(np.float64), ring_z)
     plane = plane.astype(np.float32)
     inverse = plane[:, 0:1] * columns + plane[:, 1:2] * rows + plane[:, 2:3]
     min_rise = np.maximum(MIN_RISE, tolerance).astype(np.float32)
@@ -383,9 +392,9 @@ def locate_objects(depth, intrinsics, boxes, depth_scale=1.0, depth_range=(0.1, 
     found = kept_count >= MIN_POINTS
     if found.any():
         kept, z = kept[found], z[found]
-        x, y, _ = back_project(columns[found], rows[found], z, intrinsics)
-        for axis, values in enumerate((x, y, z)):
-            positions[found, axis] = _row_mean(values, kept)
-            sizes[found, axis] = (np.where(kept, values, -np.inf).max(axis=1)
-                                  - np.where(kept, values, np.inf).min(axis=1))
+        points = np.stack(back_project(columns[found], rows[found], z, intrinsics))  # (3, F, M)
+        count_kept = kept.sum(axis=1)
+        positions[found] = (np.where(kept, points, 0.0).sum(axis=2) / count_kept).T
+        sizes[found] = (np.where(kept, points, -np.inf).max(axis=2)
+                        - np.where(kept, points, np.inf).min(axis=2)).T
     return ObjectsInSpace(positions, sizes, kept_count.astype(np.int64))

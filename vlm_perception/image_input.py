@@ -66,18 +66,17 @@ class ImageInput:
         else:
             msg_type, self.decode = Image, image_to_array
         # decode(msg) -> (array, channel_order) for the model; raises ImageConversionError.
-        topic = transport_topic(node, TOPIC, config['image_transport'])
-        events = {'incompatible_qos': self._on_incompatible_qos}
+        events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos,
+                                            message_lost=self._on_message_lost)
         try:
             self.subscription = node.create_subscription(
-                msg_type, topic, self._on_message, camera_qos(config),
-                event_callbacks=SubscriptionEventCallbacks(
-                    message_lost=self._on_message_lost, **events))
+                msg_type, transport_topic(node, TOPIC, config['image_transport']),
+                self._on_message, camera_qos(config), event_callbacks=events)
         except UnsupportedEventTypeError:  # an RMW without message-lost events
-            self.lost = None
+            self.lost = events.message_lost = None
             self.subscription = node.create_subscription(
-                msg_type, topic, self._on_message, camera_qos(config),
-                event_callbacks=SubscriptionEventCallbacks(**events))
+                msg_type, transport_topic(node, TOPIC, config['image_transport']),
+                self._on_message, camera_qos(config), event_callbacks=events)
 
     @property
     def topic_name(self):

@@ -93,6 +93,7 @@ class VlmPerceptionNode(Node):
             stage for stage in STAGES if stage != 'depth')
         self.stage_times = {stage: LatencyWindow() for stage in stages}
         self.frames_without_depth = 0
+        self.depth_warned = {}   # DepthUnusable kind: when it was last logged
 
         self.features_publisher = self.create_publisher(
             MultimodalFeatures, 'multimodal_features', 10)
@@ -253,9 +254,13 @@ class VlmPerceptionNode(Node):
                                      self.config)
         except DepthUnusable as error:
             self.frames_without_depth += 1
-            self.get_logger().warn(
-                f'3D positions left NaN ({self.frames_without_depth} frame(s) so far): {error}',
-                throttle_duration_sec=THROTTLE)
+            # Throttled per reason: a new kind of trouble is told at once.
+            now = time.monotonic()
+            if now - self.depth_warned.get(error.kind, -THROTTLE) >= THROTTLE:
+                self.depth_warned[error.kind] = now
+                self.get_logger().warn(
+                    f'3D positions left NaN ({self.frames_without_depth} frame(s) so far): '
+                    f'{self.depth.topic_of(error.source)}: {error}')
             nan = np.full((len(boxes), 3), np.nan, np.float32)
             return nan, nan.copy()
 
