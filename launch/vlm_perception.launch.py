@@ -9,7 +9,8 @@ Start vlm_perception_node with its parameters file and topic remappings.
 Include it from a larger launch file with IncludeLaunchDescription and the same
 arguments. model, backend, device, precision, image_transport, use_depth,
 depth_transport and use_sim_time override the parameters file only when given:
-left empty, the file's value holds, so a params_file of your own keeps its model. `ros2 launch ... --show-args` lists all.
+left empty, the file's value holds, so a params_file of your own keeps its model.
+`ros2 launch ... --show-args` lists all.
 """
 
 import os
