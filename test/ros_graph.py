@@ -168,3 +168,22 @@ def make_image(width, height, encoding='bgr8', stamp_sec=0, frame_id='test_camer
     msg.header.stamp.sec = int(stamp_sec)
     msg.header.frame_id = frame_id
     return msg
+
+
+def malformed_images():
+    """Return (reason, image) pairs the node must drop."""
+    wrong_encoding = make_image(32, 24, 'bgr8')
+    wrong_encoding.encoding = 'no_such_encoding'
+    short = make_image(32, 24, 'bgr8')
+    short.data = short.data[:len(short.data) // 2]
+    empty = make_image(32, 24, 'bgr8')
+    empty.width = empty.height = 0
+    empty.data = []
+    odd_step = make_image(32, 24, 'mono16')
+    odd_step.step = 65
+    odd_step.data = odd_step.data.tolist() + [0] * 24
+    narrow_step = make_image(32, 24, 'rgb8')
+    narrow_step.step = 32
+    return [('wrong encoding', wrong_encoding), ('data shorter than step x height', short),
+            ('zero size', empty), ('odd step for 16-bit', odd_step),
+            ('step below width x channels', narrow_step)]

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.ros
 from vlm_perception.node import STAGES  # noqa: E402
 
 HEADLINE = ('ros_over_model', 'speedup_vs_transformers', 'text_cache_speedup',
-            'overload_latency_p95_over_period', 'overload_rss_growth_mb')
+            'service_over_model', 'overload_latency_p95_over_period', 'overload_rss_growth_mb')
 REPETITIONS = 3
 
 
@@ -50,6 +50,7 @@ def test_headline_numbers_are_present_and_sane(bench):
     assert positive(report['speedup_vs_transformers_best'])
     assert positive(report['speedup_vs_transformers_processor'])
     assert positive(report['ros_over_node_forward'])
+    assert positive(report['service_over_node_forward'])
     assert set(report['targets']) == set(HEADLINE) - {'text_cache_speedup'}
     assert all(item['met'] in (True, False) for item in report['targets'].values())
 
@@ -76,6 +77,11 @@ def test_every_measurement_ran_for_each_model(bench, key):
     assert ros['end_to_end']['n'] == REPETITIONS and ros['end_to_end']['median_ms'] > 0
     assert set(ros['node_stage_medians_ms']) == set(STAGES) - {'depth'}  # depth: use_depth
     assert ros['over_forward'] > 0 and ros['over_infer'] > 0 and ros['over_node_forward'] > 0
+    service = entry['service']
+    assert service['round_trip']['n'] == service['model_alone']['infer']['n'] == REPETITIONS
+    assert service['round_trip']['median_ms'] > 0
+    assert service['over_infer'] > 0 and service['over_forward'] > 0
+    assert service['over_node_forward'] > 0
     cache = entry['text_cache']
     assert cache['cache_on']['n'] == cache['cache_off']['n'] == REPETITIONS
     assert cache['speedup'] > 0
@@ -127,6 +133,7 @@ def test_transport_costs_and_every_transport_through_ros(bench):
 
 def test_the_table_is_printed(bench):
     _, table = bench
-    for text in ('owlvit_tiny', 'default', 'through ROS: end to end', *HEADLINE,
-                 'jpeg_decode', 'compressed / raw end-to-end latency'):
+    for text in ('owlvit_tiny', 'default', 'through ROS: end to end',
+                 'through ~/detect: round trip', *HEADLINE, 'jpeg_decode',
+                 'compressed / raw end-to-end latency'):
         assert text in table

@@ -165,6 +165,26 @@ def test_flying_pixels_at_the_edges_are_left_out():
     assert found.sizes[0, 0] < extent[0] + 0.005
 
 
+def test_a_top_face_seen_at_a_slant_is_not_taken_for_depth_edges():
+    # A 320x240 camera 0.85 m from a table tilted 40 degrees: at the top of the frame the
+    # table lies 1.6 m away and its depth changes by 8 mm from one row to the next, more
+    # than an object's edge (1 cm) over the two pixels the edge test looks across.
+    camera = PinholeIntrinsics(260.0, 260.0, 160.0, 120.0)
+    tilt = math.radians(40.0)
+    v, u = np.mgrid[0:240, 0:320].astype(np.float64)
+    scale = math.sin(tilt) * (v - camera.cy) / camera.fy + math.cos(tilt)
+    offset = 0.85 * math.cos(tilt)
+    top = (u - 160) ** 2 + (v - 55) ** 2 < 40 ** 2          # a round top 5 cm high
+    depth = np.where(top, offset - 0.05, offset) / scale
+    rows, columns = np.nonzero(top)
+    truth = np.stack(back_project(columns, rows, depth[rows, columns], camera), axis=1)
+    found = locate_objects(millimetres(depth), camera, np.array([[120.0, 15, 200, 95]]),
+                           depth_scale=0.001)
+    # Judged by depth steps alone, only the nearest rows of the top were kept: 1-2 cm off.
+    np.testing.assert_allclose(found.positions[0], truth.mean(axis=0), atol=0.004)
+    np.testing.assert_allclose(found.sizes[0], np.ptp(truth, axis=0), rtol=0.15)
+
+
 def test_a_second_object_reaching_into_the_box_is_not_mixed_in():
     table = table_depth()
     near = disc(300, 260, 45)

@@ -13,7 +13,8 @@ from itertools import count
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
-from ros_graph import graph_client, make_image, NodeProcess, save_tiny_model, write_params
+from ros_graph import graph_client, make_image, malformed_images, NodeProcess, save_tiny_model
+from ros_graph import write_params
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -153,25 +154,6 @@ def test_common_encodings_are_answered(feed, encoding):
     feed.command('red circle')
     msg = feed.answer_to(make_image(64, 48, encoding))
     assert msg is not None and (msg.image_width, msg.image_height) == (64, 48)
-
-
-def malformed_images():
-    """Return (reason, image) pairs the node must drop."""
-    wrong_encoding = make_image(32, 24, 'bgr8')
-    wrong_encoding.encoding = 'no_such_encoding'
-    short = make_image(32, 24, 'bgr8')
-    short.data = short.data[:len(short.data) // 2]
-    empty = make_image(32, 24, 'bgr8')
-    empty.width = empty.height = 0
-    empty.data = []
-    odd_step = make_image(32, 24, 'mono16')
-    odd_step.step = 65
-    odd_step.data = odd_step.data.tolist() + [0] * 24
-    narrow_step = make_image(32, 24, 'rgb8')
-    narrow_step.step = 32
-    return [('wrong encoding', wrong_encoding), ('data shorter than step x height', short),
-            ('zero size', empty), ('odd step for 16-bit', odd_step),
-            ('step below width x channels', narrow_step)]
 
 
 def bad_frames_counted(client, diagnostics):

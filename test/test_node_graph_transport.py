@@ -156,6 +156,26 @@ def test_compressed_frames_are_answered_with_their_header_and_decoded_size(
     assert len(msg.detected_objects) >= 1
 
 
+def test_detect_takes_the_newest_compressed_frame_and_raw_requests(feed, client):
+    from ros_graph import make_image
+
+    Detect = pytest.importorskip('vlm_perception.srv').Detect
+    detect = client.node.create_client(Detect, '/vlm_cmp/detect')
+    assert client.spin_until(detect.service_is_ready, timeout=30)
+    image = encode_image(encode_rgb(scene(), 'rgb8'), 'rgb8')
+    image.header.frame_id = 'newest'
+    assert feed.answer_to(image) is not None  # the node has it as its newest frame
+    for request, frame_id in ((Detect.Request(command='red circle'), 'newest'),
+                              (Detect.Request(command='red circle',
+                                              image=make_image(64, 48, frame_id='asked')),
+                               'asked')):
+        future = detect.call_async(request)
+        assert client.spin_until(future.done, timeout=60)
+        response = future.result()
+        assert response.success, response.message
+        assert response.result.header.frame_id == frame_id
+
+
 def bad_compressed_images():
     """Return (reason, message) pairs the node must drop and count as bad frames."""
     good = encode_image(scene(), 'bgr8')

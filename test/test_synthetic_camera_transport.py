@@ -33,9 +33,11 @@ def test_transport_messages_are_the_plugins():
 
 @pytest.mark.parametrize('parameters, expected', [
     (['-p', 'transport:=h264'], 'transport must be one of raw, compressed'),
-    (['-p', 'transport:=compressed', '-p', 'jpeg_quality:=0'], 'jpeg_quality in 1..100'),
+    (['-p', 'transport:=compressed', '-p', 'jpeg_quality:=0'], 'jpeg_quality must be in 1..100'),
     (['-p', 'transport:=compressed', '-p', 'encoding:=bayer_rggb8'],
      'bayer_rggb8 frames cannot go out compressed'),
+    (['-p', 'depth_transport:=compressed'], 'depth_transport must be one of raw, '
+     'compressedDepth'),
 ])
 @pytest.mark.ros
 def test_unusable_transport_settings_end_the_camera_with_one_line(parameters, expected):
@@ -49,20 +51,24 @@ def test_unusable_transport_settings_end_the_camera_with_one_line(parameters, ex
 
 
 @pytest.mark.ros
-def test_the_camera_publishes_compressed_frames_on_the_remapped_topic(ros_context):
+def test_the_camera_publishes_compressed_frames_on_the_remapped_topics(ros_context):
     camera = NodeProcess('synthetic_camera', [
         '-p', 'transport:=compressed', '-p', 'jpeg_quality:=90', '-p', 'rate:=10.0',
-        '-p', 'width:=160', '-p', 'height:=120', '-r', 'camera/image_raw:=/syn/image',
+        '-p', 'depth_transport:=compressedDepth', '-p', 'width:=160', '-p', 'height:=120',
+        '-r', 'camera/image_raw:=/syn/image', '-r', 'camera/depth/image_raw:=/syn/depth',
         '-r', 'camera/ground_truth:=/syn/truth'])
     client = GraphClient(ros_context, name='synthetic_transport_test')
     try:
-        frames = []
+        frames, depths = [], []
         client.node.create_subscription(CompressedImage, '/syn/image/compressed',
                                         frames.append, qos_profile_sensor_data)
+        client.node.create_subscription(CompressedImage, '/syn/depth/compressedDepth',
+                                        depths.append, qos_profile_sensor_data)
         truths = client.collect(MultimodalFeatures, '/syn/truth')
-        assert client.spin_until(lambda: len(frames) >= 3 and truths, timeout=60), \
+        assert client.spin_until(lambda: len(frames) >= 3 and truths and depths, timeout=60), \
             camera.output()
         assert 'on /syn/image/compressed' in camera.output()
+        assert 'on /syn/depth/compressedDepth' in camera.output()
         frame = frames[-1]
         assert frame.format == 'bgr8; jpeg compressed bgr8'
         assert frame.header.frame_id == 'camera_optical_frame'
@@ -71,6 +77,11 @@ def test_the_camera_publishes_compressed_frames_on_the_remapped_topic(ros_contex
         decoded, order = compressed_image_to_array(frame)
         assert decoded.shape == (120, 160, 3) and order == 'bgr'
         assert len(frame.data) < 160 * 120 * 3 / 4
+        depth = depths[-1]
+        assert depth.format == '16UC1; compressedDepth png'
+        values = compressed_depth_to_array(depth)
+        assert values.shape == (120, 160) and values.dtype == np.uint16
+        assert 300 < np.median(values[values > 0]) < 3000  # the table, in millimetres
     finally:
         client.close()
         camera.close()

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from vlm_perception.model import DetectionResult, load_model, VLMConfig, VLMForDetection
 from vlm_perception.training.evaluate import (build_eval_set, choose_threshold, evaluate,
-                                              format_table, run_calls, summarise)
+                                              format_table, location_errors, location_summary,
+                                              run_calls, summarise)
 from vlm_perception.world import HELD_OUT_PAIRS, parse_phrase
 
 
@@ -82,6 +83,34 @@ def test_perfect_answers_score_perfectly_and_false_alarms_count():
     assert metrics['ap50_seen'] < 1.0
     assert 'AP50, held-out pairs' in format_table({**metrics, 'model': 'x', 'scenes': 25,
                                                    'seed': 1})
+
+
+def test_true_boxes_are_located_in_space_as_the_node_would():
+    generator, calls = build_eval_set(seed=1, scenes=25)
+    oracle = Oracle(generator, 25)
+    metrics = summarise(run_calls(oracle, generator, calls), oracle.score_threshold)
+    true_boxes = metrics['position_3d_true_boxes']
+    # The oracle's answers are the true boxes, so its true positives are every object.
+    assert metrics['counts']['true_positives_3d'] == true_boxes['count'] > 50
+    assert metrics['position_3d_median_error_m'] == true_boxes['median_error_m'] < 0.005
+    assert metrics['position_3d_within_5cm'] > 0.95
+    assert '3D within 5 cm' in format_table({**metrics, 'model': 'x', 'scenes': 25, 'seed': 1})
+    # A box beside the object finds something else.
+    scene = generator.generate(0)
+    obj = scene.objects[0]
+    width = obj.box[2] - obj.box[0]
+    beside = np.array(obj.box) - [1.2 * width, 0.0, 1.2 * width, 0.0]
+    assert location_errors(scene, np.array([obj.box]), [obj])[0] < 0.01
+    assert location_errors(scene, beside[None], [obj])[0] > 0.03
+
+
+def test_a_detection_without_a_3d_position_counts_as_beyond_5_cm():
+    summary = location_summary([0.004, 0.015, 0.03, float('nan')])
+    assert summary['within_2cm'] == 0.5 and summary['within_5cm'] == 0.75
+    assert summary['median_error_m'] == pytest.approx(0.0225)
+    assert summary['without_position'] == 1 and summary['count'] == 4
+    assert location_summary([float('nan')] * 3)['median_error_m'] == float('inf')
+    assert np.isnan(location_summary([])['median_error_m'])
 
 
 def test_threshold_choice_stays_above_false_alarms():

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 from vlm_perception.training.metrics import (average_precision, class_ap, iou_matrix,
-                                             match_detections, mean_ap, recall_at, Record)
+                                             match_detections, match_ground_truth, mean_ap,
+                                             recall_at, Record)
 
 BOX = [0.0, 0.0, 10.0, 10.0]
 
@@ -27,6 +28,14 @@ def test_matching_is_greedy_by_score_and_one_to_one():
     loose = np.array([[0.0, 0.0, 10.0, 14.0]])
     assert match_detections(loose, [1.0], np.array([BOX]), 0.5).all()
     assert not match_detections(loose, [1.0], np.array([BOX]), 0.9).any()
+
+
+def test_matching_says_which_ground_truth_each_detection_took():
+    far = [20.0, 20.0, 30.0, 30.0]
+    boxes = np.array([far, BOX, [0.0, 0.0, 10.0, 11.0], [50.0, 50.0, 60.0, 60.0]])
+    matched = match_ground_truth(boxes, [0.3, 0.9, 0.8, 0.7], np.array([BOX, far]), 0.5)
+    assert matched.tolist() == [1, 0, -1, -1]
+    assert match_ground_truth(np.zeros((0, 4)), [], np.array([BOX]), 0.5).shape == (0,)
 
 
 def test_average_precision_hand_computed():

@@ -15,6 +15,7 @@ import sys
 # name -> (module, one-line help)
 SUBCOMMANDS = {
     'detect': ('vlm_perception.model.detect_cli', 'detect objects named in text in an image'),
+    'ask': ('vlm_perception.ask_cli', 'ask a running vlm_perception_node once (~/detect)'),
     'train': ('vlm_perception.training.train', 'train the native model on the synthetic world'),
     'eval': ('vlm_perception.training.evaluate', 'evaluate a model on a held-out synthetic set'),
     'bench': ('vlm_perception.bench', 'measure model, node and pipeline speed'),

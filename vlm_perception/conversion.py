@@ -184,6 +184,11 @@ def _stretch(values):
     return out
 
 
+def stamp_seconds(stamp):
+    """Return a builtin_interfaces/Time as float seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
 def image_to_array(msg):
     """
     Decode a sensor_msgs/Image into what the model takes.
@@ -500,3 +505,26 @@ def draw_detections(image, result, channel_order='rgb', positions=None):
         cv2.putText(canvas, text, (x0, top + text_h), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
                     (0, 0, 0), thickness, cv2.LINE_AA)
     return canvas
+
+
+def camera_info_from_intrinsics(intrinsics, width, height, header=None):
+    """
+    Return the sensor_msgs/CameraInfo of an undistorted pinhole camera.
+
+    ``intrinsics``: (fx, fy, cx, cy) pixels, e.g. a geometry.PinholeIntrinsics, for
+    frames of ``width`` x ``height``. K from them, P = [K | 0] (a monocular camera,
+    already rectified), R the identity, D five zeros of the plumb_bob model.
+    """
+    from sensor_msgs.msg import CameraInfo
+
+    fx, fy, cx, cy = (float(value) for value in intrinsics)
+    msg = CameraInfo()
+    if header is not None:
+        msg.header = header
+    msg.width, msg.height = int(width), int(height)
+    msg.distortion_model = 'plumb_bob'
+    msg.d = [0.0] * 5
+    msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg

@@ -352,15 +352,10 @@ def locate_objects(depth, intrinsics, boxes, depth_scale=1.0, depth_range=(0.1, 
     columns, rows = _box_grid(boxes, width, height, SAMPLES)
     z = _metres(depth, rows, columns, depth_scale, depth_range)           # (N, M)
     valid = np.isfinite(z)
-    # Depth edges: a diagonal neighbour EDGE_STEP pixels away differs by more than
-    # MIN_RISE. That drops flying pixels (whose depth mixes object and background)
-    # and a thin rim of the object itself, evenly on all sides.
-    neighbours = _metres(depth, np.clip(rows + NEIGHBOURS[:, 0, None, None], 0, height - 1),
-                         np.clip(columns + NEIGHBOURS[:, 1, None, None], 0, width - 1),
-                         depth_scale, depth_range)                        # (2, N, M)
-    with np.errstate(invalid='ignore'):
-        edge = (np.abs(neighbours - z) > MIN_RISE).any(axis=0)
-    usable = valid & ~edge
+    neighbour_rows = np.clip(rows + NEIGHBOURS[:, 0, None, None], 0, height - 1)
+    neighbour_columns = np.clip(columns + NEIGHBOURS[:, 1, None, None], 0, width - 1)
+    neighbours = _metres(depth, neighbour_rows, neighbour_columns, depth_scale,
+                         depth_range)                                     # (2, N, M)
     columns = columns.astype(np.float32)
     rows = rows.astype(np.float32)
 
@@ -372,8 +367,22 @@ def locate_objects(depth, intrinsics, boxes, depth_scale=1.0, depth_range=(0.1, 
     plane = plane.astype(np.float32)
     inverse = plane[:, 0:1] * columns + plane[:, 1:2] * rows + plane[:, 2:3]
     min_rise = np.maximum(MIN_RISE, tolerance).astype(np.float32)
-    with np.errstate(invalid='ignore'):
+    with np.errstate(invalid='ignore', divide='ignore'):
         rise = (1.0 - inverse * z) / inverse                              # plane depth - z
+        # Depth edges: a diagonal neighbour EDGE_STEP pixels away differs by more than
+        # MIN_RISE in height above the plane (in depth where there is no plane). That
+        # drops flying pixels (whose depth mixes object and background) and a thin rim
+        # of the object itself, evenly on all sides. Heights, not depths: a surface
+        # seen at a slant (a far table top) changes depth by more than that from pixel
+        # to pixel, and would be all edge.
+        neighbour_inverse = (plane[:, 0:1] * neighbour_columns + plane[:, 1:2]
+                             * neighbour_rows + plane[:, 2:3])
+        step = np.where(has_plane[:, None],
+                        (1.0 - neighbour_inverse * neighbours) / neighbour_inverse - rise,
+                        neighbours - z)
+        edge = (np.abs(step) > MIN_RISE).any(axis=0)
+    usable = valid & ~edge
+    with np.errstate(invalid='ignore'):
         standing = usable & (rise > min_rise[:, None]) & has_plane[:, None]
     stands_out = standing.sum(axis=1) >= np.maximum(MIN_POINTS, 0.05 * valid.sum(axis=1))
     kept = _dominant_run(rise, standing & stands_out[:, None], min_rise, nearest='largest')

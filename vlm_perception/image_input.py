@@ -16,8 +16,9 @@ import time
 
 from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
+from vlm_perception.compressed import compressed_image_to_array
 from vlm_perception.conversion import image_to_array
 from vlm_perception.pairing import RateMeter
 
@@ -52,20 +53,12 @@ class ImageInput:
         self.throttle = throttle
         self.rate = RateMeter()
         self.last_arrival = None          # time.monotonic() of the newest frame
-        self.last_size = None             # bytes of data in the newest frame
+        self.last_frame = None            # the newest frame's message (for ~/detect)
         self.lost = 0                     # frames lost in transport; None: RMW cannot tell
         self.started = time.monotonic()
         self._window = (self.started, 0, 0)   # (since, received, lost) for check()
         self._on_image = on_image
-        if config['image_transport'] == 'compressed':
-            from sensor_msgs.msg import CompressedImage
-
-            from vlm_perception.compressed import compressed_image_to_array
-
-            msg_type, self.decode = CompressedImage, compressed_image_to_array
-        else:
-            msg_type, self.decode = Image, image_to_array
-        # decode(msg) -> (array, channel_order) for the model; raises ImageConversionError.
+        msg_type = CompressedImage if config['image_transport'] == 'compressed' else Image
         events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos,
                                             message_lost=self._on_message_lost)
         try:
@@ -83,9 +76,20 @@ class ImageInput:
         """Return the resolved topic name (after namespace and remapping)."""
         return self.subscription.topic_name
 
+    @staticmethod
+    def decode(msg):
+        """
+        Return (array, channel_order) for the model; raises ImageConversionError.
+
+        ``msg``: a sensor_msgs/Image (the raw transport, and ~/detect's requests under
+        either) or a sensor_msgs/CompressedImage (the compressed transport).
+        """
+        if isinstance(msg, Image):
+            return image_to_array(msg)
+        return compressed_image_to_array(msg)
+
     def _on_message(self, msg):
-        self.last_arrival = time.monotonic()
-        self.last_size = len(msg.data)
+        self.last_frame, self.last_arrival = msg, time.monotonic()
         self.rate.tick(self.last_arrival)
         self._on_image(msg)
 
@@ -156,7 +160,8 @@ class ImageInput:
         if self.config['image_transport'] == 'compressed':
             return ('the network drops compressed frames (congested or wireless): lower '
                     "the camera's rate, resolution or JPEG quality")
-        size = '' if self.last_size is None else f'; these are {self.last_size // 1024} KB'
+        size = '' if self.last_frame is None \
+            else f'; these are {len(self.last_frame.data) // 1024} KB'
         from ament_index_python.packages import PackageNotFoundError
 
         from vlm_perception.local_graph import PROFILE_FILE, profile_path, PROFILE_VARIABLES

@@ -5,11 +5,12 @@ vlm_perception_node: camera frames and a text command in, MultimodalFeatures out
 
 A thin layer that wires plain parts together: parameters (params.py), the camera
 input (image_input.py), registered depth (depth_input.py, with ``use_depth``),
-frame/command pairing (pairing.py), the inference thread (worker.py), message
-conversion (conversion.py), 3D geometry (geometry.py), RViz markers (markers.py)
-and the model (model/). The executor only stamps, pairs and hands frames over;
-one worker thread runs the model on the newest frame, so a slow model drops
-frames instead of queueing them.
+frame/command pairing (pairing.py), the inference thread (worker.py), the ~/detect
+service (detect_service.py), message conversion (conversion.py), 3D geometry
+(geometry.py), RViz markers (markers.py) and the model (model/). The executor only
+stamps, pairs and hands frames over; one worker thread runs the model on the newest
+frame, so a slow model drops frames instead of queueing them. Topic frames and
+service requests share one code path, :meth:`VlmPerceptionNode.perceive`.
 """
 
 import sys
@@ -27,11 +28,13 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 
 from vlm_perception.conversion import array_to_image, draw_detections, result_to_msg
+from vlm_perception.conversion import stamp_seconds
 from vlm_perception.depth_input import DepthInput, DepthUnusable, locate_detections
+from vlm_perception.detect_service import DetectService, PendingRequest
 from vlm_perception.image_input import ImageInput
 from vlm_perception.model import load_model, ModelLoadError
 from vlm_perception.msg import MultimodalFeatures
-from vlm_perception.pairing import FramePairing, LatencyWindow, parse_command, RateMeter
+from vlm_perception.pairing import FramePairing, LatencyWindow, parse_command, RateMeter, Work
 from vlm_perception.params import check_together, check_update, declare_parameters
 from vlm_perception.params import ParameterError
 from vlm_perception.runner import run_node
@@ -48,22 +51,21 @@ THROTTLE = 5.0
 DEPTH_POLL_PERIOD = 0.005
 
 
-def stamp_seconds(stamp):
-    """Return a builtin_interfaces/Time as float seconds."""
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
 def shorten(text, limit=80):
     """Return ``text`` cut to ``limit`` characters for a log line."""
     return text if len(text) <= limit else text[:limit] + f'... ({len(text)} characters)'
 
 
-class Work(NamedTuple):
-    """One frame for the inference thread: the paired job, its depth, when it arrived."""
+class Perception(NamedTuple):
+    """What :meth:`VlmPerceptionNode.perceive` made of one frame, for publishing or returning."""
 
-    job: Any          # pairing.Job: the Image message, its stamp, the command
-    depth: Any        # depth_input.DepthFrame, or None without use_depth
-    received: float   # time.monotonic() of the hand-over
+    msg: Any          # the MultimodalFeatures
+    image: Any        # the decoded frame, (H, W, 3) or (H, W) uint8
+    order: str        # its channel order: 'rgb', 'bgr' or 'mono'
+    result: Any       # the model's DetectionResult
+    positions: Any    # (N, 3) metres, or None without depth
+    sizes: Any        # (N, 3) metres, or None without depth
+    durations: dict   # seconds per stage (STAGES but 'publish')
 
 
 class VlmPerceptionNode(Node):
@@ -80,7 +82,8 @@ class VlmPerceptionNode(Node):
                 nms_iou=self.config['nms_iou'], max_detections=self.config['max_detections']),
             self.process,
             warn=lambda text: self.get_logger().warn(text, throttle_duration_sec=THROTTLE),
-            error=lambda text: self.get_logger().error(text, throttle_duration_sec=THROTTLE))
+            error=lambda text: self.get_logger().error(text, throttle_duration_sec=THROTTLE),
+            answer=self.answer)
         self.detector = self.worker.start()
         # Loaded with its own recommended threshold; a negative parameter keeps that one.
         self.recommended_threshold = self.detector.score_threshold
@@ -107,6 +110,8 @@ class VlmPerceptionNode(Node):
             self.markers_publisher = self.create_publisher(MarkerArray, '~/markers', 1)
             self.depth = DepthInput(self, self.config, self.on_depth_paired,
                                     self.config['frame_buffer_size'])
+        self.detect = DetectService(self, self.config, self.worker, self.images, self.depth,
+                                    THROTTLE)
         self.command_subscription = self.create_subscription(
             String, 'command_text', self.on_command,
             QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
@@ -134,7 +139,8 @@ class VlmPerceptionNode(Node):
                 f'images {self.images.topic_name} ({self.config["image_reliability"]}), '
                 f'commands {self.command_subscription.topic_name}, '
                 f'features {self.features_publisher.topic_name}, '
-                f'debug image {self.debug_publisher.topic_name}; {depth}'
+                f'debug image {self.debug_publisher.topic_name}, '
+                f'service {self.detect.name}; {depth}'
                 f'sync_policy {self.pairing.policy}')
 
     def now(self):
@@ -172,6 +178,9 @@ class VlmPerceptionNode(Node):
 
     def on_depth_paired(self, job, depth):
         """Hand a job whose depth is decided (found, or given up on) to the worker."""
+        if isinstance(job, PendingRequest):  # a ~/detect request's frame
+            job.go_on(depth)
+            return
         self.worker.submit(Work(job, depth, time.monotonic()))
 
     def check_inputs(self):
@@ -214,7 +223,11 @@ class VlmPerceptionNode(Node):
     # Worker side: the model.
 
     def process(self, detector, work):
-        """Convert, infer, locate in 3D, build and publish the result of one frame."""
+        """Topic path: perceive one frame, then publish the result."""
+        self.publish(self.perceive(detector, work), work)
+
+    def perceive(self, detector, work):
+        """Convert, infer, locate in 3D and build the result of one frame; returns Perception."""
         job = work.job
         start = time.monotonic()
         image, order = self.images.decode(job.frame)
@@ -229,23 +242,39 @@ class VlmPerceptionNode(Node):
         msg = result_to_msg(result, job.frame.header, job.command, job.queries,
                             detector.model_id, detector.backend, image.shape[1],
                             image.shape[0], positions, sizes)
-        built = time.monotonic()
-        self.features_publisher.publish(msg)
-        published = time.monotonic()
-        self.publish_views(image, order, result, job.frame.header, positions, sizes)
         durations = dict(result.timings, conversion=converted - start,
-                         depth=located - inferred, message=built - located,
-                         publish=published - built)
-        for stage, window in self.stage_times.items():
-            window.add(durations.get(stage, 0.0))
+                         depth=located - inferred, message=time.monotonic() - located)
+        return Perception(msg, image, order, result, positions, sizes, durations)
+
+    def answer(self, detector, work):
+        """~/detect path: perceive one frame and record its stage times; returns Perception."""
+        perceived = self.perceive(detector, work)
+        self.record_stages(perceived.durations)
+        return perceived
+
+    def publish(self, perceived, work):
+        """Publish a topic frame's result and its views; record its timings."""
+        start = time.monotonic()
+        self.features_publisher.publish(perceived.msg)
+        published = time.monotonic()
+        self.publish_views(perceived.image, perceived.order, perceived.result,
+                           perceived.msg.header, perceived.positions, perceived.sizes)
+        self.record_stages(dict(perceived.durations, publish=published - start))
         self.latency.add(published - work.received)
         self.output_rate.tick(published)
         if self.get_logger().is_enabled_for(LoggingSeverity.DEBUG):
+            result = perceived.result
             found = ', '.join(f'{label} {score:.2f}'
                               for label, score in zip(result.labels, result.scores))
             self.get_logger().debug(
-                f'frame {stamp_seconds(msg.header.stamp):.3f}: [{found}], '
+                f'frame {stamp_seconds(perceived.msg.header.stamp):.3f}: [{found}], '
                 f'{(published - work.received) * 1e3:.1f} ms from arrival to publish')
+
+    def record_stages(self, durations):
+        """Add one frame's stage times (seconds) to the /diagnostics medians."""
+        for stage, window in self.stage_times.items():
+            if stage in durations:
+                window.add(durations[stage])
 
     def locate(self, depth, header, image, boxes):
         """Return (positions, sizes) (N, 3) for the boxes; NaN rows, and a warning, when none."""
@@ -303,6 +332,9 @@ class VlmPerceptionNode(Node):
             'command': '' if self.pairing.command is None else self.pairing.command[0],
             'text_cache_hits': str(self.detector.text_cache.hits),
             'text_cache_misses': str(self.detector.text_cache.misses),
+            'detect_requests_served': str(self.detect.served),
+            'detect_requests_refused': str(self.detect.refused),
+            'detect_requests_waiting': str(self.detect.waiting),
         }
         if self.depth is not None:
             values['frames_without_depth'] = str(self.frames_without_depth)
@@ -329,7 +361,8 @@ class VlmPerceptionNode(Node):
         return Header(stamp=self.get_clock().now().to_msg())
 
     def destroy_node(self):
-        """Stop the worker, then the node."""
+        """Refuse what ~/detect still holds, stop the worker, then the node."""
+        self.detect.close()
         self.worker.close()
         return super().destroy_node()
 

@@ -81,6 +81,14 @@ class Job(NamedTuple):
     queries: tuple    # its queries, at least one
 
 
+class Work(NamedTuple):
+    """One frame for the inference thread: the paired job, its depth, when it arrived."""
+
+    job: Any          # Job: the Image message, its stamp, the command
+    depth: Any        # depth_input.DepthFrame, or None without use_depth
+    received: float   # time.monotonic() of the hand-over
+
+
 class Step(NamedTuple):
     """
     What the pairing decided after one event.

@@ -100,6 +100,10 @@ PARAMETERS = (
     ParameterSpec('depth_slop', 0.05, 'Largest difference in seconds between a colour '
                   "frame's stamp and its depth's; a frame waits at most this long for depth",
                   min_value=0.0, max_value=10.0),
+    # The ~/detect service.
+    ParameterSpec('detect_max_frame_age', 1.0, '~/detect with an empty image answers on the '
+                  'newest camera frame if it arrived at most this many seconds ago (0: '
+                  'requests must carry their image)', min_value=0.0, max_value=3600.0),
     # Monitoring.
     ParameterSpec('no_image_warning_period', 5.0, 'Warn when no image has arrived for this '
                   'many seconds (0 disables)', min_value=0.0, max_value=3600.0),

@@ -17,7 +17,9 @@ For the default model and an OWL-ViT-B/32-sized model (random weights built here
 4. text cache: a repeated command (cached embeddings) against re-encoding every frame;
 5. overload: the camera at 30 Hz for 60 s into a model slower than that: output rate,
    latency, dropped frames, the node's resident memory;
-6. transport (once, with the first model): JPEG decode and encode and compressedDepth
+6. the ~/detect service: a request carrying the same frame and the command, round trip
+   from this process, interleaved with (1);
+7. transport (once, with the first model): JPEG decode and encode and compressedDepth
    decode costs, and raw frames on Fast DDS's defaults, raw with the large-frame
    profile and compressed, each streamed at 30 Hz: frames per second that reach the
    node, frames lost in transport, end-to-end latency (see bench/transport.py).
@@ -33,7 +35,8 @@ import os
 import sys
 import tempfile
 
-SECTIONS = ('model', 'ros', 'transformers', 'text_cache', 'overload', 'transport')
+SECTIONS = ('model', 'ros', 'transformers', 'text_cache', 'overload', 'service',
+            'transport')
 MODELS = ('default', 'owl')
 DEFAULT_QUERIES = 'red circle, blue square, green triangle'
 CPU_COMPARE_PRECISIONS = ('fp32', 'bf16', 'int8')
@@ -223,6 +226,7 @@ def headline(report):
     key = next((key for key in models if key.startswith('owlvit')), next(iter(models), None))
     entry = models.get(key, {})
     ros = entry.get('ros') or {}
+    service = entry.get('service') or {}
     comparison = entry.get('transformers') or {}
     overload = entry.get('overload') or {}
     best = comparison.get('best') or {}
@@ -230,6 +234,8 @@ def headline(report):
         'headline_model': key,
         'ros_over_model': ros.get('over_forward'),
         'ros_over_node_forward': ros.get('over_node_forward'),
+        'service_over_model': service.get('over_infer'),
+        'service_over_node_forward': service.get('over_node_forward'),
         # The target: against pipeline("zero-shot-object-detection"), both fp32.
         'speedup_vs_transformers': comparison.get('speedups', {}).get(
             'ours_fp32 vs transformers_pipeline_fp32'),

@@ -8,6 +8,7 @@ camera (:mod:`vlm_perception.bench.camera`) as processes of their own, in a ROS
 domain of their own (so other graphs on the machine neither disturb nor see it),
 and listens here to the node's ``MultimodalFeatures`` and ``/diagnostics``.
 ``round_trip`` sends one frame and times it until its result arrives;
+``detect_round_trip`` times one ~/detect request carrying a frame;
 ``overload`` streams frames at a camera's rate and records every result, the node's
 counters and its resident memory.
 """
@@ -152,8 +153,10 @@ class _Listener:
         from std_msgs.msg import String
 
         from vlm_perception.msg import MultimodalFeatures
+        from vlm_perception.srv import Detect
 
         self.node = rclpy.create_node('vlm_bench_listener', context=context)
+        self.detect = self.node.create_client(Detect, f'/{NODE_NAME}/detect')
         self._changed = threading.Condition()
         self.results = []           # (receive time ns, stamp ns, detections)
         self.diagnostics = None     # (receive time ns, {key: value}) of the node under test
@@ -342,6 +345,27 @@ class BenchGraph:
         raise GraphError(f'no result for {retries + 1} frames in a row: frames are lost on the '
                          f'way (with Fast DDS, a 512 KB shared-memory segment loses frames '
                          f'larger than that; see --dds). The node said:\n{self.node.tail()}')
+
+    def detect_round_trip(self, command, image, timeout):
+        """Call the node's ~/detect with ``command`` and ``image``; return the seconds taken."""
+        from vlm_perception.srv import Detect
+
+        detect = self.listener.detect
+        if not detect.wait_for_service(timeout_sec=30.0):
+            raise GraphError(f'no ~/detect service on {NODE_NAME}:\n{self.node.tail()}')
+        request = Detect.Request(command=command, image=image)
+        answered = threading.Event()
+        start = time.perf_counter()
+        future = detect.call_async(request)
+        future.add_done_callback(lambda _: answered.set())
+        if not answered.wait(timeout):
+            detect.remove_pending_request(future)
+            raise GraphError(f'~/detect did not answer within {timeout:g} s:\n{self.node.tail()}')
+        elapsed = time.perf_counter() - start
+        response = future.result()
+        if not response.success:
+            raise GraphError(f'~/detect refused the benchmark request: {response.message}')
+        return elapsed
 
     def stage_medians_ms(self):
         """Return the node's own per-stage medians (ms) from a fresh /diagnostics message."""

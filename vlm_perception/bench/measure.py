@@ -1,11 +1,11 @@
 # Copyright 2026 The vlm_perception Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-The five measurements for one model, in the order that shares the most set-up.
+The six measurements for one model, in the order that shares the most set-up.
 
-The model alone runs interleaved with the ROS round trips (same frame, same command,
-same settings as the node); the overload run reuses the node; the text cache and the
-transformers comparison run in this process afterwards.
+The model alone runs interleaved with the ROS round trips and with the ~/detect round
+trips (same frame, same command, same settings as the node); the overload run reuses
+the node; the text cache and the transformers comparison run in this process afterwards.
 """
 
 import numpy as np
@@ -62,7 +62,7 @@ def measure_model(model, settings, workdir, say, transport_env=None):
         say(f'{model.key}: model alone')
         entry['model_alone'] = summarise_all(
             interleave({'model': alone}, repetitions, warmup, progress('model alone')))['model']
-    if 'ros' in sections or 'overload' in sections:
+    if 'ros' in sections or 'overload' in sections or 'service' in sections:
         parameters = dict(settings['node_parameters'], model=model.folder,
                           device=settings['device'], precision=settings['precision'],
                           diagnostics_period=0.5)
@@ -73,6 +73,10 @@ def measure_model(model, settings, workdir, say, transport_env=None):
             if 'ros' in sections:
                 entry.update(_through_ros(graph, alone, repetitions, warmup,
                                           progress('model alone + through ROS')))
+            if 'service' in sections:
+                entry['service'] = _through_service(graph, alone, bgr, settings['command'],
+                                                    repetitions, warmup,
+                                                    progress('model alone + ~/detect'))
             if 'overload' in sections:
                 say(f'{model.key}: overload, {settings["overload_rate_hz"]:g} Hz for '
                     f'{settings["overload_seconds"]:g} s')
@@ -131,6 +135,32 @@ def _through_ros(graph, alone, repetitions, warmup, progress):
             'outside_node_ms': round(e2e_ms - node_ms, 3) if e2e_ms and node_ms else None,
             'frames_lost_and_resent': int(sum(samples['ros']['lost'])),
         },
+    }
+
+
+def _through_service(graph, alone, bgr, command, repetitions, warmup, progress):
+    """Model alone and ~/detect round trips on the same frame, interleaved."""
+    from vlm_perception.conversion import array_to_image
+
+    request_image = array_to_image(bgr, 'bgr8')  # packed once, as the camera's frame is
+    timeout = max(5.0, 10.0 * alone()['infer'])
+    samples = interleave(
+        {'model': alone,
+         'service': lambda: {'round_trip': graph.detect_round_trip(command, request_image,
+                                                                   timeout)}},
+        repetitions, warmup, progress)
+    model_alone = summarise_all(samples)['model']
+    round_trip = summarise(samples['service']['round_trip'])
+    # Requests count in the node's stage medians too: against the forward inside the
+    # node, the variance between processes is gone (see _through_ros).
+    stages, _ = graph.stage_medians_ms()
+    return {
+        'round_trip': round_trip,
+        'model_alone': model_alone,
+        'over_infer': ratio(round_trip['median_ms'], _median(model_alone.get('infer'))),
+        'over_forward': ratio(round_trip['median_ms'], _median(model_alone.get('forward'))),
+        'over_node_forward': ratio(round_trip['median_ms'], stages.get('forward')),
+        'node_stage_medians_ms': stages,
     }
 
 

@@ -22,6 +22,8 @@ TARGETS = {
                                          lambda value: value <= 2.0),
     'overload_rss_growth_mb': ('node resident memory growth, overload warm-up to end', '< 5',
                                lambda value: value < 5.0),
+    'service_over_model': ('~/detect round trip / model alone infer, same frame', '<= 1.15',
+                           lambda value: value <= 1.15),
 }
 CPU_FLAGS = ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8')
 
@@ -182,7 +184,7 @@ def table(report):
     for key, item in report['targets'].items():
         met = '-' if item['met'] is None else ('yes' if item['met'] else 'NO')
         lines.append(f'{key:<34} {_number(item["value"]):>10} {item["target"]:>10}  {met}')
-    for key in ('ros_over_node_forward', 'text_cache_speedup'):
+    for key in ('ros_over_node_forward', 'service_over_node_forward', 'text_cache_speedup'):
         lines.append(f'{key:<34} {_number(report.get(key)):>10}')
     for key in ('speedup_vs_transformers_processor', 'speedup_vs_transformers_best'):
         if report.get(key) is not None:
@@ -211,6 +213,10 @@ def _rows(entry):
                            ('outside_node_ms', 'end to end minus node latency (DDS)')):
             if ros.get(key) is not None:
                 yield f'  {label}', {'median_ms': ros[key], 'p95_ms': ros[key], 'n': '-'}
+    service = entry.get('service') or {}
+    if service:
+        yield 'through ~/detect: round trip', service['round_trip']
+        yield '  model alone beside it: infer', service['model_alone']['infer']
     for side, summary in (entry.get('transformers') or {}).get('frame', {}).items():
         yield f'per frame: {side}', summary
     cache = entry.get('text_cache') or {}
@@ -230,6 +236,11 @@ def _ratios(entry):
         yield 'ROS end to end / model forward', ros.get('over_forward')
         yield 'ROS end to end / model infer', ros.get('over_infer')
         yield 'ROS end to end / forward inside the node', ros.get('over_node_forward')
+    service = entry.get('service') or {}
+    if service:
+        yield '~/detect round trip / model infer', service.get('over_infer')
+        yield '~/detect round trip / model forward', service.get('over_forward')
+        yield '~/detect round trip / forward inside the node', service.get('over_node_forward')
     comparison = entry.get('transformers') or {}
     for label, value in comparison.get('speedups', {}).items():
         yield f'speed-up {label}', value

@@ -10,6 +10,7 @@ their sizes). Exits 1 with one line on stderr when the image or the model cannot
 
 import json
 import logging
+import math
 import sys
 
 from vlm_perception.pairing import parse_command
@@ -41,17 +42,27 @@ def _fail(message):
     return 1
 
 
-def result_to_dict(result, detector, image_path, image_shape, queries):
-    """Return a JSON-ready dict of a DetectionResult, features summarised by size."""
-    return {
+def detector_fields(detector):
+    """Return the model fields of a summary: model, backend, device, dtype."""
+    return {'model': detector.model_id, 'backend': detector.backend,
+            'device': str(detector.device), 'dtype': str(detector.dtype).replace('torch.', '')}
+
+
+def result_to_dict(result, model, image_path, image_shape, queries, positions_3d=None):
+    """
+    Return a JSON-ready dict of a DetectionResult, features summarised by size.
+
+    ``result``: a DetectionResult, or anything with its fields (``vlm-perception ask``
+    passes what came back in a message); ``model``: the model fields (see
+    :func:`detector_fields`; device and dtype may be left out); ``image_shape``:
+    (height, width, ...); ``positions_3d``: (N, 3) metres, NaN rows allowed, or None.
+    """
+    summary = {
         'image': image_path,
         'image_width': int(image_shape[1]),
         'image_height': int(image_shape[0]),
-        'model': detector.model_id,
-        'backend': detector.backend,
-        'device': str(detector.device),
-        'dtype': str(detector.dtype).replace('torch.', ''),
-        'queries': queries,
+        **model,
+        'queries': list(queries),
         'vision_features': {'length': int(result.vision_features.shape[0])},
         'text_features': {'rows': int(result.text_features.shape[0]),
                           'length': int(result.text_features.shape[1])},
@@ -63,14 +74,18 @@ def result_to_dict(result, detector, image_path, image_shape, queries):
         'scores': [round(float(score), 4) for score in result.scores],
         'timings': {name: round(seconds, 5) for name, seconds in result.timings.items()},
     }
+    if positions_3d is not None:
+        summary['positions_3d'] = [[round(float(value), 3) if math.isfinite(value) else None
+                                    for value in position] for position in positions_3d]
+    return summary
 
 
 def format_text(summary):
     """Return the human-readable report of a :func:`result_to_dict` summary."""
+    details = ', '.join(summary[key] for key in ('backend', 'device', 'dtype') if key in summary)
     lines = [
         f"{summary['image']}: {summary['image_width']}x{summary['image_height']}, "
-        f"model {summary['model']} ({summary['backend']}, {summary['device']}, "
-        f"{summary['dtype']})",
+        f"model {summary['model']} ({details})",
         f"queries: {', '.join(summary['queries'])}",
         f"features: vision {summary['vision_features']['length']}, "
         f"text {summary['text_features']['rows']}x{summary['text_features']['length']}, "
@@ -78,9 +93,15 @@ def format_text(summary):
         f"{len(summary['labels'])} detection(s)" + (':' if summary['labels'] else ''),
     ]
     width = max((len(label) for label in summary['labels']), default=0)
-    for label, score, box in zip(summary['labels'], summary['scores'], summary['boxes']):
+    located = summary.get('positions_3d') or [None] * len(summary['labels'])
+    for label, score, box, position in zip(summary['labels'], summary['scores'],
+                                           summary['boxes'], located):
         corners = ', '.join(f'{value:.1f}' for value in box)
-        lines.append(f'  {label:<{width}}  {score:.3f}  [{corners}]')
+        line = f'  {label:<{width}}  {score:.3f}  [{corners}]'
+        if position is not None:
+            line += ('  no depth' if None in position else
+                     '  at ({:.3f}, {:.3f}, {:.3f}) m'.format(*position))
+        lines.append(line)
     lines.append('timings: ' + ', '.join(f'{name} {seconds * 1000:.1f} ms'
                                          for name, seconds in summary['timings'].items()))
     return '\n'.join(lines)
@@ -105,6 +126,6 @@ def run(args):
     except (ModelLoadError, ValueError) as error:
         return _fail(str(error))
     result = detector.infer(image, queries, channel_order='bgr')
-    summary = result_to_dict(result, detector, args.image, image.shape, queries)
+    summary = result_to_dict(result, detector_fields(detector), args.image, image.shape, queries)
     print(json.dumps(summary) if args.json else format_text(summary))
     return 0

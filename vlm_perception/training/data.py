@@ -104,8 +104,9 @@ class BatchMaker:
         self.seed = int(seed)
         self.batch_size = int(batch_size)
         self.queries_per_image = int(queries_per_image)
+        # Training reads only images and boxes: no depth to render.
         self.generators = [SceneGenerator(seed=self.seed * 1000 + i, sizes=(tuple(size),),
-                                          held_out=held_out, split='train')
+                                          held_out=held_out, split='train', depth=False)
                            for i, size in enumerate(sizes)]
         self.targets = world_targets(self.generators[0].pairs)
 

@@ -19,7 +19,14 @@ users make. The set is generated from its own seed, from the 'eval' split
   at the model's own score threshold (IoU >= 0.5, right label);
 * an absent object: a one-phrase command whose object is not there (a pair,
   a colour or a shape, in turn); the false-positive rate is the share of
-  those commands that return any detection at the model's threshold.
+  those commands that return any detection at the model's threshold;
+* 3D: every true positive of the pairs call at the model's own threshold
+  (IoU >= 0.5, right label) is located in space from the scene's sensor depth
+  by :func:`vlm_perception.geometry.locate_objects`, the call the node makes,
+  and compared with the true centroid of the object's visible surface: the
+  median distance and the shares within 2 cm and 5 cm (no position at all
+  counts as beyond 5 cm). The same with the true boxes tells the error of the
+  boxes apart from that of the depth and the geometry.
 
 :func:`choose_threshold` picks a model's default score threshold the same
 way on scenes of the training split (seen pairs only), never on this set.
@@ -33,8 +40,9 @@ from typing import List, NamedTuple
 
 import numpy as np
 
-from vlm_perception.training.metrics import IOU_THRESHOLDS, match_detections, mean_ap
-from vlm_perception.training.metrics import recall_at, Record
+from vlm_perception.geometry import locate_objects
+from vlm_perception.training.metrics import IOU_THRESHOLDS, match_detections
+from vlm_perception.training.metrics import match_ground_truth, mean_ap, recall_at, Record
 from vlm_perception.world import COLOURS, make_phrase, SceneGenerator, SHAPES, Target
 from vlm_perception.world.vocabulary import HELD_OUT_PAIRS, pair_name
 
@@ -44,6 +52,12 @@ DEFAULT_SCENES = 400
 AP_SCORE_THRESHOLD = 0.001
 ABSENT_KINDS = ('pair', 'colour', 'shape')
 AP_KINDS = ('pairs', 'colours', 'shapes')
+# How the node reads depth by default: the synthetic sensor publishes millimetres, and
+# readings outside (depth_min, depth_max) metres are none.
+DEPTH_SCALE = 0.001
+DEPTH_RANGE = (0.1, 10.0)
+# Distances (metres) a 3D position may be off by, for the shares reported.
+LOCATION_TOLERANCES = {'2cm': 0.02, '5cm': 0.05}
 
 
 class Call(NamedTuple):
@@ -136,17 +150,20 @@ def _call(scene, rng, kind, targets):
     return Call(scene.index, kind, list(targets), phrases)
 
 
-def build_eval_set(seed=EVAL_SEED, scenes=DEFAULT_SCENES, split='eval'):
+def build_eval_set(seed=EVAL_SEED, scenes=DEFAULT_SCENES, split='eval', depth=True):
     """
     Return (generator, calls): the scenes' generator and every :class:`Call`, in order.
 
     ``split='eval'`` asks about every pair (held-out ones included);
     ``'train'`` only about the pairs training shows (used for calibration).
+    ``depth=False``: scenes without depth (no 3D metrics).
     """
-    generator = SceneGenerator(seed=seed, split=split)
+    generator = SceneGenerator(seed=seed, split=split, depth=depth)
+    # The calls need only the objects, which are the same without depth (and faster).
+    objects_only = SceneGenerator(seed=seed, split=split, depth=False)
     calls = []
     for index in range(scenes):
-        scene = generator.generate(index)
+        scene = objects_only.generate(index)
         rng = np.random.default_rng([seed, 99, index])
         calls.extend(scene_calls(scene, rng, generator.pairs))
     return generator, calls
@@ -187,13 +204,62 @@ def _records(call, scene, result):
     return records
 
 
+def location_errors(scene, boxes, objects):
+    """
+    Return how far (metres) the 3D position located in each box is from its object's truth.
+
+    ``boxes`` (N, 4) pixels, ``objects`` the N scene objects they found; located as
+    the node does, from the scene's sensor depth. NaN where no position came out.
+    """
+    if len(objects) == 0:
+        return np.zeros(0)
+    located = locate_objects(scene.depth, scene.intrinsics, boxes, DEPTH_SCALE, DEPTH_RANGE)
+    truth = np.array([obj.position_3d for obj in objects], np.float64)
+    return np.linalg.norm(located.positions.astype(np.float64) - truth, axis=1)
+
+
+def _true_positive_errors(call, scene, records, score_threshold):
+    """3D errors of the detections of a call at ``score_threshold`` that found their object."""
+    boxes, objects = [], []
+    for q, (target, record) in enumerate(zip(call.targets, records)):
+        kept = record.scores > score_threshold
+        matched = match_ground_truth(record.boxes[kept], record.scores[kept], record.gt_boxes,
+                                     0.5)
+        referents = _referents(scene, target)
+        boxes.extend(record.boxes[kept][matched >= 0])
+        objects.extend(scene.objects[referents[m]] for m in matched[matched >= 0])
+    return location_errors(scene, np.array(boxes, np.float64).reshape(-1, 4), objects)
+
+
+def location_summary(errors):
+    """
+    Summarise 3D errors (metres): their median and the shares within LOCATION_TOLERANCES.
+
+    A NaN error (no position) counts as beyond every tolerance, in the median too.
+    """
+    errors = np.asarray(errors, np.float64)
+    beyond = np.where(np.isnan(errors), np.inf, errors)
+    summary = {'median_error_m': float(np.median(beyond)) if len(errors) else float('nan')}
+    for name, tolerance in LOCATION_TOLERANCES.items():
+        summary[f'within_{name}'] = float((beyond <= tolerance).mean()) if len(errors) \
+            else float('nan')
+    summary['count'] = len(errors)
+    summary['without_position'] = int(np.isnan(errors).sum())
+    return summary
+
+
 def summarise(outputs, score_threshold, held_out=HELD_OUT_PAIRS):
     """Turn run_calls output into the metrics dict (see the module docstring)."""
     held_out = {pair_name(c, s) for c, s in held_out}
     by_kind = {kind: {} for kind in AP_KINDS}
     multi, absent = [], {kind: [] for kind in ABSENT_KINDS}
+    found_3d, true_boxes_3d = [], []
     for call, scene, result in outputs:
         records = _records(call, scene, result)
+        if call.kind == 'pairs' and scene.depth is not None:
+            found_3d.extend(_true_positive_errors(call, scene, records, score_threshold))
+            true_boxes_3d.extend(location_errors(
+                scene, np.array([obj.box for obj in scene.objects]), scene.objects))
         if call.kind in by_kind:
             for target, record in zip(call.targets, records):
                 name = pair_name(target.colour, target.shape) if call.kind == 'pairs' else (
@@ -213,6 +279,7 @@ def summarise(outputs, score_threshold, held_out=HELD_OUT_PAIRS):
     ap50_held_out, per_held_out = mean_ap(unseen, (0.5,))
     ap50_95_held_out, _ = mean_ap(unseen, IOU_THRESHOLDS)
     flags = [flag for values in absent.values() for flag in values]
+    location = location_summary(found_3d)
     return {
         'ap50_seen': ap50_seen,
         'ap50_95_seen': ap50_95_seen,
@@ -224,12 +291,18 @@ def summarise(outputs, score_threshold, held_out=HELD_OUT_PAIRS):
         'absent_false_positive_rate': float(np.mean(flags)) if flags else float('nan'),
         'absent_false_positive_rate_by_kind': {
             kind: float(np.mean(v)) if v else float('nan') for kind, v in absent.items()},
+        'position_3d_median_error_m': location['median_error_m'],
+        'position_3d_within_2cm': location['within_2cm'],
+        'position_3d_within_5cm': location['within_5cm'],
+        'position_3d_true_boxes': location_summary(true_boxes_3d),
         'score_threshold': float(score_threshold),
         'ap50_per_pair': {**per_pair, **per_held_out},
         'counts': {'pair_queries': sum(len(v) for v in by_kind['pairs'].values()),
                    'held_out_objects': sum(len(r.gt_boxes) for v in unseen.values() for r in v),
                    'multi_object_targets': sum(len(r.gt_boxes) for r in multi),
-                   'absent_commands': len(flags)},
+                   'absent_commands': len(flags),
+                   'true_positives_3d': location['count'],
+                   'true_positives_3d_without_position': location['without_position']},
     }
 
 
@@ -253,7 +326,7 @@ def choose_threshold(detector, seed=EVAL_SEED + 1, scenes=200, max_false_positiv
     object the model can find at that rate stays found. Returns
     (threshold, dict of recall and false-positive rate at it).
     """
-    generator, calls = build_eval_set(seed, scenes, split='train')
+    generator, calls = build_eval_set(seed, scenes, split='train', depth=False)
     asked = []
     for call in calls:
         if call.kind == 'pairs':  # each present pair alone, as the absent ones are
@@ -293,6 +366,10 @@ def format_table(metrics):
         ('AP50, shape only', metrics['ap50_shape_only'], ''),
         ('recall, multi-object commands', metrics['multi_object_recall'], ''),
         ('false positives, absent objects', metrics['absent_false_positive_rate'], '<= 0.05'),
+        ('3D error of true positives, cm', 100 * metrics['position_3d_median_error_m'],
+         '<= 1.0 (median)'),
+        ('3D within 2 cm', metrics['position_3d_within_2cm'], '>= 0.90'),
+        ('3D within 5 cm', metrics['position_3d_within_5cm'], '>= 0.98'),
     ]
     lines = [f'model {metrics["model"]}  ({metrics["scenes"]} scenes, seed {metrics["seed"]}, '
              f'score threshold {metrics["score_threshold"]:.2f})',
@@ -301,6 +378,10 @@ def format_table(metrics):
     by_kind = metrics['absent_false_positive_rate_by_kind']
     lines.append('  absent false positives by kind: '
                  + ', '.join(f'{k} {v:.3f}' for k, v in by_kind.items()))
+    true_boxes = metrics['position_3d_true_boxes']
+    lines.append(f'  3D with the true boxes: median {100 * true_boxes["median_error_m"]:.2f} cm, '
+                 f'within 2 cm {true_boxes["within_2cm"]:.3f}, within 5 cm '
+                 f'{true_boxes["within_5cm"]:.3f} ({true_boxes["count"]} objects)')
     return '\n'.join(lines)
 
 

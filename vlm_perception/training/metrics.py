@@ -44,10 +44,20 @@ def match_detections(boxes, scores, gt_boxes, iou_threshold):
     that IoU is at least ``iou_threshold``. Returns (N,) bool: True for a true
     positive, in the order of ``boxes``.
     """
+    return match_ground_truth(boxes, scores, gt_boxes, iou_threshold) >= 0
+
+
+def match_ground_truth(boxes, scores, gt_boxes, iou_threshold):
+    """
+    Match as :func:`match_detections` does; return which ground truth each detection took.
+
+    Returns (N,) int64: the index into ``gt_boxes`` of each true positive, -1 for
+    the others, in the order of ``boxes``.
+    """
     scores = np.asarray(scores, np.float64).reshape(-1)
-    true_positive = np.zeros(len(scores), bool)
+    matched = np.full(len(scores), -1, np.int64)
     if len(scores) == 0 or len(gt_boxes) == 0:
-        return true_positive
+        return matched
     ious = iou_matrix(boxes, gt_boxes)
     taken = np.zeros(ious.shape[1], bool)
     for det in np.argsort(-scores, kind='stable'):
@@ -55,8 +65,8 @@ def match_detections(boxes, scores, gt_boxes, iou_threshold):
         best = int(np.argmax(candidates))
         if candidates[best] >= iou_threshold:
             taken[best] = True
-            true_positive[det] = True
-    return true_positive
+            matched[det] = best
+    return matched
 
 
 def average_precision(scores, true_positive, num_gt):

@@ -167,6 +167,8 @@ def draw_object(image, rng, points, rgb, light_dir, light):
     :func:`shape_outline`; ``rgb`` its colour as the camera sees it (white
     balance applied); ``light_dir`` a unit (dx, dy) pointing where shadows
     fall; ``light`` the (H, W) illumination the background was drawn with.
+    Returns (x0, y0, coverage): how much of each pixel of the window at
+    column x0, row y0 the object covers, float32 in [0, 1].
     """
     height, width = image.shape[:2]
     x_min, y_min, x_max, y_max = outline_box(points)
@@ -185,6 +187,7 @@ def draw_object(image, rng, points, rgb, light_dir, light):
     shading *= light[y0:y1, x0:x1]
     window *= (1.0 - alpha)[:, :, None]
     window += (alpha * shading)[:, :, None] * rgb[None, None, :]
+    return x0, y0, alpha
 
 
 def apply_camera(image, rng):
