@@ -38,7 +38,29 @@ def test_answers_are_scored_against_the_truth():
     red, green = rows
     assert red[:4] == ('something red', 1, 2, 1)  # one red found, one box on the blue square
     assert green[:4] == ('green cross', 0, 0, 1)
-    assert [correct for _, _, correct in red[4]] == [True, False]
+    assert [found.correct for found in red[4]] == [True, False]
+    assert all(found.position is None and found.error is None for found in red[4])
+
+
+def test_found_objects_are_placed_and_compared_with_the_true_centre():
+    truth = {'labels': ['red circle', 'blue square'],
+             'boxes': np.array([[10, 10, 50, 50], [100, 100, 150, 150]], np.float32),
+             'positions_3d': np.array([[0.1, 0.0, 0.8], [-0.2, 0.1, 0.9]], np.float32)}
+    answer = {'queries': ['blue square', 'red circle'],
+              'labels': ['blue square', 'red circle', 'red circle'],
+              'boxes': np.array([[101, 99, 150, 151], [10, 10, 50, 50], [200, 200, 220, 220]],
+                                np.float32),
+              'scores': np.array([0.9, 0.8, 0.3], np.float32),
+              'positions_3d': np.array([[-0.2, 0.1, 0.93], [np.nan] * 3, [0.5, 0.5, 1.0]],
+                                       np.float32)}
+    blue, red = demo.check_answer(answer, truth)
+    assert blue[4][0].correct and blue[4][0].error == pytest.approx(0.03, abs=1e-6)
+    assert 'at (-0.200, +0.100, 0.930) m, 3.0 cm from the true centre' in \
+        demo.describe(blue[4][0])
+    located_nowhere, false_one = red[4]
+    assert located_nowhere.correct and np.isnan(located_nowhere.error)
+    assert 'no depth in its box' in demo.describe(located_nowhere)
+    assert not false_one.correct and false_one.error is None
 
 
 @pytest.mark.ros
@@ -55,6 +77,12 @@ def test_demo_with_the_shipped_model_finds_what_it_is_asked_for():
     assert found, summary
     answered, asked, hits, wanted = map(int, found.groups())
     assert asked >= 3 and answered >= asked - 1 and hits >= 0.75 * wanted > 0, summary
+    # With the camera's depth, the found objects are placed in 3D near the world's truth.
+    located = re.search(r'median 3D error ([\d.]+) cm \((\d+)/(\d+) found objects located\)',
+                        summary)
+    assert located, summary
+    assert float(located.group(1)) <= 2.0 and int(located.group(2)) >= 0.9 * int(located.group(3))
+    assert 'cm from the true centre' in run.stdout
     assert 'Traceback' not in run.stderr
 
 

@@ -425,14 +425,22 @@ def msg_to_arrays(msg):
     scores (N,) float32; query_indices (N,) int64 (-1 for a label that is not
     one of the queries); labels (N) and queries (Q) lists of str; command,
     model_id, backend, frame_id str; stamp float seconds; image_width,
-    image_height int. Raises ValueError when an array's length does not match
-    its *_dim field.
+    image_height int; positions_3d and sizes_3d (N, 3) float32 metres, or None
+    when the message carries no 3D. Raises ValueError when an array's length does
+    not match its *_dim field (or the 3D fields the detections).
     """
     queries = list(msg.queries)
     labels = list(msg.detected_objects)
     count = len(labels)
     index_of = {query: index for index, query in reversed(list(enumerate(queries)))}
+    in_3d = {}
+    for key, field in (('positions_3d', 'object_positions_3d'), ('sizes_3d', 'object_sizes_3d')):
+        values = getattr(msg, field)
+        in_3d[key] = _rows(values, count, 3, field) if len(values) or not count else None
+    if (in_3d['positions_3d'] is None) != (in_3d['sizes_3d'] is None):
+        raise ValueError('object_positions_3d and object_sizes_3d must both be set or empty')
     return {
+        **in_3d,
         'vision': _rows(msg.vision_features, 1, msg.vision_dim, 'vision_features')[0],
         'text': _rows(msg.text_features, len(queries), msg.text_dim, 'text_features'),
         'fused': _rows(msg.fused_features, len(queries), msg.fused_dim, 'fused_features'),

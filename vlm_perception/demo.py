@@ -7,7 +7,9 @@ Starts ``synthetic_camera`` and ``vlm_perception_node`` as their own processes (
 ``ros2 launch vlm_perception demo.launch.py`` does on a robot), then this process
 sends a command for each new scene on ``command_text``, reads the answers on
 ``multimodal_features`` and the scene's truth on ``camera/ground_truth``, and prints
-what was asked, what was found and whether it matches. Ends with a one-line summary.
+what was asked, what was found, whether it matches and, since the node runs with the
+camera's registered depth, where each object is in 3D and how far that is from the
+truth. Ends with a one-line summary.
 
     python -m vlm_perception.demo [--duration 20] [--model M] [--rate 5]
 """
@@ -18,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any, NamedTuple
 
 import numpy as np
 import rclpy
@@ -27,7 +30,7 @@ from std_msgs.msg import String
 from vlm_perception.conversion import msg_to_arrays
 from vlm_perception.local_graph import installed_executable, large_frame_transport
 from vlm_perception.msg import MultimodalFeatures
-from vlm_perception.training.metrics import match_detections
+from vlm_perception.training.metrics import match_ground_truth
 from vlm_perception.world import COLOURS, make_phrase, parse_phrase, SHAPES
 
 IOU_MATCH = 0.5
@@ -57,26 +60,61 @@ def compose_command(rng, names, turn):
     return make_phrase(rng, *picked[0])
 
 
+class Detection(NamedTuple):
+    """One detection of an answer, judged against the truth."""
+
+    box: np.ndarray        # (4,) pixels
+    score: float
+    correct: bool          # matches a true object it refers to (IoU >= 0.5)
+    position: Any          # (3,) metres in the camera frame, or None without depth
+    error: Any             # metres from the matched object's true 3D centroid, or None
+
+
 def check_answer(answer, truth):
     """
     Compare one result with the scene's truth, query by query.
 
     ``answer`` and ``truth`` are msg_to_arrays() dicts. Returns a list of
-    (query, found, wanted, false_positives, detections) with detections as
-    (box, score, correct) tuples.
+    (query, found, wanted, false_positives, detections), detections a list of
+    Detection (the 3D error where both the answer and the truth have 3D).
     """
     true_names = [name.split(' ', 1) for name in truth['labels']]
     labels = np.array(answer['labels'], dtype=object)
     rows = []
     for query in answer['queries']:
         target = parse_phrase(query)
-        wanted = truth['boxes'][[target.matches(c, s) for c, s in true_names]]
-        mine = labels == query
+        referred = np.flatnonzero([target.matches(c, s) for c, s in true_names])
+        mine = np.flatnonzero(labels == query)
         boxes, scores = answer['boxes'][mine], answer['scores'][mine]
-        correct = match_detections(boxes, scores, wanted, IOU_MATCH)
-        rows.append((query, int(correct.sum()), len(wanted), int((~correct).sum()),
-                     list(zip(boxes, scores, correct))))
+        matched = match_ground_truth(boxes, scores, truth['boxes'][referred], IOU_MATCH)
+        detections = []
+        for index, box, score, match in zip(mine, boxes, scores, matched):
+            position = error = None
+            if answer.get('positions_3d') is not None:
+                position = answer['positions_3d'][index]
+                if match >= 0 and truth.get('positions_3d') is not None:
+                    error = float(np.linalg.norm(
+                        position - truth['positions_3d'][referred[match]]))
+            detections.append(Detection(box, float(score), bool(match >= 0), position, error))
+        correct = int((matched >= 0).sum())
+        rows.append((query, correct, len(referred), len(mine) - correct, detections))
     return rows
+
+
+def describe(detection):
+    """Return one line about a detection: box, score, verdict, and where it is in 3D."""
+    box_text = ', '.join(f'{v:.0f}' for v in detection.box)
+    mark = 'matches the truth' if detection.correct else 'no true object there'
+    line = f'box [{box_text}] score {detection.score:.2f}: {mark}'
+    if detection.position is not None:
+        if np.all(np.isfinite(detection.position)):
+            x, y, z = detection.position
+            line += f'; at ({x:+.3f}, {y:+.3f}, {z:.3f}) m'
+            if detection.error is not None:
+                line += f', {detection.error * 100:.1f} cm from the true centre'
+        else:
+            line += '; no depth in its box'
+    return line
 
 
 class DemoDriver(Node):
@@ -99,6 +137,7 @@ class DemoDriver(Node):
         self.results = 0
         self.totals = {'commands': 0, 'answered': 0, 'found': 0, 'wanted': 0, 'false': 0}
         self.latencies = []
+        self.errors_3d = []   # metres, one per correct detection (NaN: no depth in its box)
 
     def ready(self):
         """
@@ -159,19 +198,24 @@ class DemoDriver(Node):
             what = f'found {found}/{wanted}' if wanted else 'not in the scene'
             what += f', {false} false positive(s)' if false else ''
             print(f'  {query!r}: {what} [{verdict}]', flush=True)
-            for box, score, correct in detections:
-                box_text = ', '.join(f'{v:.0f}' for v in box)
-                mark = 'matches the truth' if correct else 'no true object there'
-                print(f'      box [{box_text}] score {score:.2f}: {mark}', flush=True)
+            for found_one in detections:
+                print(f'      {describe(found_one)}', flush=True)
+                if found_one.correct and found_one.error is not None:
+                    self.errors_3d.append(found_one.error)
 
     def summary(self, seconds):
         """Return the one-line summary."""
         t = self.totals
         latency = f'{np.median(self.latencies):.2f} s' if self.latencies else 'n/a'
+        located = ''
+        if self.errors_3d:
+            errors = np.nan_to_num(np.array(self.errors_3d), nan=np.inf)
+            located = (f', median 3D error {np.median(errors) * 100:.1f} cm '
+                       f'({np.isfinite(errors).sum()}/{len(errors)} found objects located)')
         return (f'summary: {t["answered"]}/{t["commands"]} commands answered, '
                 f'{t["found"]}/{t["wanted"]} objects found, {t["false"]} false positive(s), '
                 f'{self.results / seconds:.1f} results/s, first answer after {latency} '
-                f'(median)')
+                f'(median){located}')
 
 
 def start_processes(args):
@@ -182,7 +226,8 @@ def start_processes(args):
         '--log-level', 'warn'])
     # Empty values are left out: the node's defaults apply (the shipped model), and
     # `-p model:=` with nothing after it is not a valid ROS argument.
-    overrides = [('model', args.model), ('device', args.device)]
+    overrides = [('model', args.model), ('device', args.device),
+                 ('use_depth', 'false' if args.no_depth else 'true')]
     node = subprocess.Popen([installed_executable('vlm_perception_node'), '--ros-args'] + [
         item for name, value in overrides if value for item in ('-p', f'{name}:={value}')])
     return camera, node
@@ -198,6 +243,8 @@ def add_arguments(parser):
     parser.add_argument('--scene-period', type=float, default=4.0,
                         help='seconds each scene stays in view')
     parser.add_argument('--seed', type=int, default=0, help='scene and command seed')
+    parser.add_argument('--no-depth', action='store_true',
+                        help='run the node without depth (2D only)')
     parser.add_argument('--startup-timeout', type=float, default=120.0,
                         help='seconds to wait for the node to start')
 

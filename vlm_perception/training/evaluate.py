@@ -41,6 +41,7 @@ from typing import List, NamedTuple
 import numpy as np
 
 from vlm_perception.geometry import locate_objects
+from vlm_perception.params import defaults
 from vlm_perception.training.metrics import IOU_THRESHOLDS, match_detections
 from vlm_perception.training.metrics import match_ground_truth, mean_ap, recall_at, Record
 from vlm_perception.world import COLOURS, make_phrase, SceneGenerator, SHAPES, Target
@@ -52,10 +53,11 @@ DEFAULT_SCENES = 400
 AP_SCORE_THRESHOLD = 0.001
 ABSENT_KINDS = ('pair', 'colour', 'shape')
 AP_KINDS = ('pairs', 'colours', 'shapes')
-# How the node reads depth by default: the synthetic sensor publishes millimetres, and
-# readings outside (depth_min, depth_max) metres are none.
-DEPTH_SCALE = 0.001
-DEPTH_RANGE = (0.1, 10.0)
+# How the node reads depth by default (its parameters' defaults): the synthetic sensor
+# publishes millimetres, and readings outside (depth_min, depth_max) metres are none.
+_NODE = defaults()
+DEPTH_SCALE = _NODE['depth_scale']
+DEPTH_RANGE = (_NODE['depth_min'], _NODE['depth_max'])
 # Distances (metres) a 3D position may be off by, for the shares reported.
 LOCATION_TOLERANCES = {'2cm': 0.02, '5cm': 0.05}
 
