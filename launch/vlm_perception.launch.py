@@ -7,10 +7,10 @@ Start vlm_perception_node with its parameters file and topic remappings.
         image_topic:=/camera/color/image_raw device:=cuda model:=google/owlvit-base-patch32
 
 Include it from a larger launch file with IncludeLaunchDescription and the same
-arguments. model, backend, device, precision, runtime, use_depth and use_sim_time override
-the
-parameters file only when given: left empty, the file's value holds, so a
-params_file of your own keeps its model. `ros2 launch ... --show-args` lists all.
+arguments. model, backend, device, precision, runtime, image_transport, use_depth,
+depth_transport and use_sim_time override the parameters file only when given:
+left empty, the file's value holds, so a params_file of your own keeps its model.
+`ros2 launch ... --show-args` lists all.
 """
 
 import os
@@ -27,7 +27,8 @@ from vlm_perception.params import SPECS
 FROM_FILE = ' (empty: as in params_file)'
 # Node parameters a launch argument of the same name overrides, and their types.
 PARAMETER_ARGUMENTS = {'model': str, 'backend': str, 'device': str, 'precision': str,
-                       'runtime': str, 'use_depth': bool, 'use_sim_time': bool}
+                       'runtime': str, 'image_transport': str, 'use_depth': bool,
+                       'depth_transport': str, 'use_sim_time': bool}
 LOG_LEVELS = ('debug', 'info', 'warn', 'error', 'fatal')
 
 # (name, default, description, choices or None)
@@ -44,6 +45,8 @@ ARGUMENTS = (
     ('runtime', '', SPECS['runtime'].description + FROM_FILE,
      ('',) + SPECS['runtime'].choices),
     ('image_topic', 'camera/image_raw', 'Input images (sensor_msgs/Image)', None),
+    ('image_transport', '', SPECS['image_transport'].description + FROM_FILE,
+     ('',) + SPECS['image_transport'].choices),
     ('command_topic', 'command_text', 'Input commands (std_msgs/String)', None),
     ('features_topic', 'multimodal_features', 'Output (vlm_perception/MultimodalFeatures)',
      None),
@@ -52,6 +55,8 @@ ARGUMENTS = (
      ('', 'true', 'false', 'True', 'False')),
     ('depth_topic', 'camera/depth/image_raw',
      'Input depth registered to the colour camera (sensor_msgs/Image, 16UC1 or 32FC1)', None),
+    ('depth_transport', '', SPECS['depth_transport'].description + FROM_FILE,
+     ('',) + SPECS['depth_transport'].choices),
     ('camera_info_topic', 'camera/camera_info',
      "Input colour camera's calibration (sensor_msgs/CameraInfo)", None),
     ('markers_topic', '~/markers', 'Output RViz markers of the located detections', None),

@@ -35,12 +35,17 @@ def write_params(path, **parameters):
 
 
 class NodeProcess:
-    """An installed executable running as its own process, its output kept in a file."""
+    """
+    An installed executable running as its own process, its output kept in a file.
 
-    def __init__(self, executable, ros_arguments=()):
+    ``environ``: the process's environment (default: this one's).
+    """
+
+    def __init__(self, executable, ros_arguments=(), environ=None):
         self.log = tempfile.NamedTemporaryFile(
             mode='w+', prefix=f'{executable}-', suffix='.log', delete=False)
-        env = dict(os.environ, PYTHONUNBUFFERED='1', RCUTILS_COLORIZED_OUTPUT='0')
+        env = dict(os.environ if environ is None else environ, PYTHONUNBUFFERED='1',
+                   RCUTILS_COLORIZED_OUTPUT='0')
         self.process = subprocess.Popen(
             [installed_executable(executable), '--ros-args', *ros_arguments],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)

@@ -127,3 +127,18 @@ def test_matched_box_errors_pair_same_query_overlapping_boxes():
     assert report['matched_share'] == round(2 / 3, 4)
     assert report['box_error_px']['max'] == 3.0 and report['box_error_px']['median'] == 2.0
     assert report['score_error']['max'] == 0.02
+def test_transport_table_copes_with_missing_counts_and_latency():
+    from vlm_perception.bench.transport import transport_lines
+
+    summary = {'median_ms': 2.5, 'p95_ms': 3.0, 'n': 20}
+    entry = {'jpeg_quality': 95, 'rate_hz': 30.0, 'compressed_over_raw_latency': None,
+             'sizes': {'raw_bytes': 921600, 'jpeg_bytes': 73000, 'depth_raw_bytes': 614400,
+                       'depth_png_bytes': 150000, 'depth_rvl_bytes': 140000},
+             'decode': {'jpeg_decode': summary},
+             'cases': {'raw_default_dds': {'frames_sent': 300, 'frames_received': 40,
+                                           'frames_lost_in_transport': None,
+                                           'delivered_fps': 4.0}}}
+    text = '\n'.join(transport_lines(entry))
+    assert 'JPEG quality 95 (71 KB against 900 KB raw)' in text
+    row = next(line for line in text.splitlines() if line.startswith('raw_default_dds'))
+    assert row.split() == ['raw_default_dds', '300', '40', '-', '4.0', '-']

@@ -143,9 +143,30 @@ def test_transformers_comparison_finds_the_same_boxes(bench):
     assert comparison['best']['precision'] in ('fp32', 'bf16', 'int8')
 
 
+def test_transport_costs_and_every_transport_through_ros(bench):
+    transport = bench[0]['transport']
+    for name in ('raw_conversion', 'jpeg_decode', 'jpeg_encode', 'depth_png_decode',
+                 'depth_rvl_decode'):
+        assert transport['decode'][name]['n'] >= REPETITIONS
+        assert transport['decode'][name]['median_ms'] > 0
+    assert transport['sizes']['jpeg_bytes'] < transport['sizes']['raw_bytes'] == 640 * 480 * 3
+    cases = transport['cases']
+    assert set(cases) == {'raw_default_dds', 'raw_large_frame_profile', 'compressed_default_dds'}
+    for name, found in cases.items():
+        assert found['frames_sent'] > 0 and found['dds'], name
+        assert 0 <= found['frames_received'] <= found['frames_sent'], name
+        assert found['frames_lost_in_transport'] >= 0, name  # Fast DDS reports them
+    for name in ('raw_large_frame_profile', 'compressed_default_dds'):
+        assert cases[name]['frames_received'] > 0, name
+        assert cases[name]['end_to_end']['n'] == REPETITIONS, name
+        assert cases[name]['end_to_end']['median_ms'] > 0, name
+    assert positive(transport['compressed_over_raw_latency'])
+
+
 def test_the_table_is_printed(bench):
     _, table = bench
     for text in ('owlvit_tiny', 'default', 'through ROS: end to end',
                  'through ~/detect: round trip', 'through ROS, use_depth on',
-                 '3D from depth alone', *HEADLINE):
+                 '3D from depth alone', *HEADLINE, 'jpeg_decode',
+                 'compressed / raw end-to-end latency'):
         assert text in table

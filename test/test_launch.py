@@ -86,6 +86,8 @@ def node_topics():
         for method in ('create_publisher', 'create_subscription'):
             for call in calls(source, method):
                 name = call.args[1]
+                if isinstance(name, ast.Call):  # transport_topic(node, TOPIC, transport)
+                    name = name.args[1]
                 if isinstance(name, ast.Name):  # a module constant
                     name = module_constant(source, name.id)
                 topics.add(ast.literal_eval(name))

@@ -4,7 +4,8 @@
 The depth input of vlm_perception_node (``use_depth: true``).
 
 Subscribes to a depth image registered to the colour camera
-(``camera/depth/image_raw``) and to the colour camera's ``camera/camera_info``,
+(``camera/depth/image_raw``, or its ``/compressedDepth`` with ``depth_transport:
+compressedDepth``) and to the colour camera's ``camera/camera_info``,
 gives each colour frame the depth frame nearest its stamp (:class:`DepthPairing`)
 and, in the inference thread, turns a frame's detection boxes into 3D positions
 (:func:`locate_detections`: message checks here, the geometry in geometry.py).
@@ -19,7 +20,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from vlm_perception.conversion import depth_to_array
 from vlm_perception.geometry import GeometryError, intrinsics_from_camera_info, locate_objects
-from vlm_perception.image_input import camera_qos
+from vlm_perception.image_input import camera_qos, transport_topic
 from vlm_perception.pairing import DepthPairing
 
 DEPTH_TOPIC = 'camera/depth/image_raw'
@@ -44,9 +45,10 @@ class DepthUnusable(Exception):
 class DepthFrame(NamedTuple):
     """What a colour frame's 3D positions come from: its depth image and camera_info."""
 
-    depth: Any          # sensor_msgs/Image, or None when none was within depth_slop
+    depth: Any          # the depth message, or None when none was within depth_slop
     camera_info: Any    # the newest sensor_msgs/CameraInfo, or None before the first
     reason: str = ''    # why depth is None (DepthUnusable's kind 'no_depth')
+    decode: Any = depth_to_array   # depth message -> (H, W) values; raises ValueError
 
 
 def locate_detections(frame, colour_header, colour_size, boxes, config):
@@ -70,7 +72,7 @@ def locate_detections(frame, colour_header, colour_size, boxes, config):
                             f'{colour_header.frame_id!r}: it must be registered to the colour '
                             'camera (e.g. RealSense align_depth)', 'frame_id')
     try:
-        values = depth_to_array(depth)
+        values = frame.decode(depth)
     except ValueError as error:
         raise DepthUnusable(str(error), 'encoding') from None
     width, height = colour_size
@@ -111,8 +113,16 @@ class DepthInput:
         self.camera_info = None
         self.newest_depth_stamp = None
         self._on_paired = on_paired
+        msg_type, self.decode = Image, depth_to_array
+        if config['depth_transport'] == 'compressedDepth':
+            from sensor_msgs.msg import CompressedImage
+
+            from vlm_perception.compressed import compressed_depth_to_array
+
+            msg_type, self.decode = CompressedImage, compressed_depth_to_array
         self.depth_subscription = node.create_subscription(
-            Image, DEPTH_TOPIC, self._on_depth, camera_qos(config))
+            msg_type, transport_topic(node, DEPTH_TOPIC, config['depth_transport']),
+            self._on_depth, camera_qos(config))
         # Best effort reaches reliable and best-effort publishers alike.
         self.camera_info_subscription = node.create_subscription(
             CameraInfo, CAMERA_INFO_TOPIC, self._on_camera_info,
@@ -143,7 +153,7 @@ class DepthInput:
             reason = ''
             if depth is None:
                 reason = self._why_no_depth()
-            self._on_paired(item, DepthFrame(depth, self.camera_info, reason))
+            self._on_paired(item, DepthFrame(depth, self.camera_info, reason, self.decode))
 
     def topic_of(self, source):
         """Return the resolved topic name of 'depth' or 'camera_info'."""

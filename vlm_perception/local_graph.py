@@ -58,6 +58,13 @@ def claim_ros_domain(domains, lock_name):
                        f'by another process ({lock_name})')
 
 
+def profile_path():
+    """Return the installed path of the package's large-frame Fast DDS profile."""
+    from ament_index_python.packages import get_package_share_directory
+
+    return os.path.join(get_package_share_directory('vlm_perception'), 'config', PROFILE_FILE)
+
+
 def large_frame_transport(environ=os.environ, enabled=True):
     """
     Return (environment variables, description) of the transport for camera frames.
@@ -75,8 +82,6 @@ def large_frame_transport(environ=os.environ, enabled=True):
         return {}, f"Fast DDS with the caller's profile {given}"
     if not enabled:
         return {}, 'Fast DDS defaults (512 KB shared-memory segment)'
-    from ament_index_python.packages import get_package_share_directory
-
-    path = os.path.join(get_package_share_directory('vlm_perception'), 'config', PROFILE_FILE)
+    path = profile_path()
     return ({name: path for name in PROFILE_VARIABLES},
             f'Fast DDS, shared memory with a 16 MB segment ({PROFILE_FILE})')

@@ -321,6 +321,8 @@ class VlmPerceptionNode(Node):
             'frames_processed': str(self.output_rate.total),
             'frames_dropped': str(self.worker.dropped),
             'frames_bad': str(self.worker.bad_frames),
+            'frames_lost_in_transport': '' if self.images.lost is None  # RMW cannot tell
+            else str(self.images.lost),
             'inference_errors': str(self.worker.failed),
             'model': self.detector.model_id,
             'backend': self.detector.backend,

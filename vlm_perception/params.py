@@ -82,10 +82,18 @@ PARAMETERS = (
                   read_only=True, choices=('best_effort', 'reliable')),
     ParameterSpec('image_queue_depth', 1, 'QoS depth of the image subscription',
                   read_only=True, min_value=1, max_value=100),
+    ParameterSpec('image_transport', 'raw', 'raw: sensor_msgs/Image on the image topic; '
+                  'compressed: sensor_msgs/CompressedImage (JPEG, PNG) on that topic + '
+                  '/compressed',
+                  read_only=True, choices=('raw', 'compressed')),
     # 3D from registered depth.
     ParameterSpec('use_depth', False, 'Subscribe to a depth image registered to the colour '
                   'camera and its camera_info, and publish 3D positions and sizes',
                   read_only=True),
+    ParameterSpec('depth_transport', 'raw', 'raw: sensor_msgs/Image on the depth topic; '
+                  'compressedDepth: sensor_msgs/CompressedImage (PNG, RVL) on that topic + '
+                  '/compressedDepth', read_only=True,
+                  choices=('raw', 'compressedDepth')),
     ParameterSpec('depth_scale', 0.001, 'Metres per unit of 16UC1/mono16 depth (0.001: '
                   'millimetres); 32FC1 depth is in metres', min_value=1e-6, max_value=1.0),
     ParameterSpec('depth_min', 0.1, 'Depth readings nearer than this (m) count as none',

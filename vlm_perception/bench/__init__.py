@@ -21,7 +21,11 @@ For the default model and an OWL-ViT-B/32-sized model (random weights built here
    from this process, interleaved with (1);
 7. 3D from depth: the node's depth stage alone (the scene's registered depth, 20
    detections), and end to end with a second node running use_depth, interleaved with
-   the first.
+   the first;
+8. transport (once, with the first model): JPEG decode and encode and compressedDepth
+   decode costs, and raw frames on Fast DDS's defaults, raw with the large-frame
+   profile and compressed, each streamed at 30 Hz: frames per second that reach the
+   node, frames lost in transport, end-to-end latency (see bench/transport.py).
 
 Prints a table; ``--json PATH`` writes everything (top-level headline numbers from the
 OWL-ViT model, see report.TARGETS). ``--quick`` runs every code path on tiny models in
@@ -35,7 +39,7 @@ import sys
 import tempfile
 
 SECTIONS = ('model', 'ros', 'runtimes', 'transformers', 'text_cache', 'overload', 'service',
-            'depth')
+            'depth', 'transport')
 MODELS = ('default', 'owl')
 DEFAULT_QUERIES = 'red circle, blue square, green triangle'
 CPU_COMPARE_PRECISIONS = ('fp32', 'bf16', 'int8')
@@ -74,6 +78,11 @@ def add_arguments(parser):
                         help='length of the overload run (default 60; quick 3)')
     parser.add_argument('--overload-rate', type=float, default=30.0,
                         help='camera rate of the overload run in Hz (default 30)')
+    parser.add_argument('--transport-seconds', type=float, default=None,
+                        help='length of each transport stream at 30 Hz (default 10; quick 2)')
+    parser.add_argument('--jpeg-quality', type=int, default=95,
+                        help='JPEG quality of the compressed transport (default 95, the '
+                             "compressed_image_transport plugin's)")
     parser.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda[:N]'")
     parser.add_argument('--precision', default='auto',
                         choices=('auto', 'fp32', 'fp16', 'bf16', 'int8'),
@@ -132,6 +141,9 @@ def settings_from(args):
         'warmup': args.warmup if args.warmup is not None else (1 if args.quick else 2),
         'overload_seconds': args.overload_seconds or (3.0 if args.quick else 60.0),
         'overload_rate_hz': args.overload_rate,
+        'transport_seconds': args.transport_seconds or (2.0 if args.quick else 10.0),
+        'transport_rate_hz': 30.0,
+        'jpeg_quality': args.jpeg_quality,
         'device': str(device),
         'precision': args.precision,
         'compare_precisions': _names(compare, ('fp32', 'fp16', 'bf16', 'int8'),
@@ -153,8 +165,11 @@ def settings_from(args):
                             ('score_threshold', 'nms_iou', 'max_detections',
                              'image_reliability', 'image_queue_depth', 'text_cache_size')},
     }
-    if settings['repetitions'] < 1 or settings['warmup'] < 0 or settings['overload_seconds'] <= 0:
-        raise ValueError('--repetitions must be >= 1, --warmup >= 0, --overload-seconds > 0')
+    if settings['repetitions'] < 1 or settings['warmup'] < 0 \
+            or settings['overload_seconds'] <= 0 or settings['transport_seconds'] <= 0 \
+            or not 1 <= settings['jpeg_quality'] <= 100:
+        raise ValueError('--repetitions must be >= 1, --warmup >= 0, --overload-seconds and '
+                         '--transport-seconds > 0, --jpeg-quality in 1..100')
     if 'fp32' not in settings['compare_precisions']:
         raise ValueError('--compare-precisions must include fp32 (the like-for-like comparison)')
     return settings
@@ -212,6 +227,10 @@ def run(args):
         for model in models:
             report['models'][model.key] = measure_model(model, settings, workdir, say,
                                                         transport_env)
+        if 'transport' in settings['sections']:
+            from .transport import measure_transport
+
+            report['transport'] = measure_transport(models[0], settings, workdir, say)
     report['busy_processes_after'] = busy_processes()
     report.update(headline(report))
     report['targets'] = targets(report)

@@ -5,6 +5,10 @@ The benchmark's camera: a process of its own that publishes one fixed frame on r
 
     python -m vlm_perception.bench.camera --topic /vlm_bench/image --width 640 --height 480
 
+With ``--transport compressed`` it publishes sensor_msgs/CompressedImage on
+``<topic>/compressed`` as compressed_image_transport does, JPEG-encoding each frame
+after stamping it (a camera driver's cost, so end-to-end latency includes it).
+
 It reads one command per line on stdin and answers on stdout:
 
 * ``one``: publish one frame now; answers ``sent STAMP_NS``;
@@ -45,19 +49,7 @@ def _set_stamp(msg, stamp_ns):
     msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
 
 
-class _Outputs:
-    """The frame's publishers, extra ones (depth, camera_info) first; one stamp for all."""
-
-    def __init__(self, pairs):
-        self.pairs = pairs   # [(publisher, msg)], the colour frame last
-
-    def publish(self, stamp_ns):
-        for publisher, msg in self.pairs:
-            _set_stamp(msg, stamp_ns)
-            publisher.publish(msg)
-
-
-def _stream(outputs, rate, seconds):
+def _stream(publish, rate, seconds):
     """Publish at ``rate`` Hz for ``seconds``; a late tick is skipped, never bunched."""
     period = 1.0 / rate
     start = time.monotonic()
@@ -68,13 +60,79 @@ def _stream(outputs, rate, seconds):
             time.sleep(delay)
         stamp_ns = time.time_ns()
         first_stamp = stamp_ns if first_stamp is None else first_stamp
-        outputs.publish(stamp_ns)
+        publish(stamp_ns)
         count += 1
         tick += period
         behind = time.monotonic() - tick
         if behind > period:  # this process was starved: drop the missed ticks
             tick += period * int(behind / period)
     return count, time.monotonic() - start, first_stamp
+
+
+def _colour_publisher(node, args, frame):
+    """Return (publisher, publish(stamp_ns)) of the colour frame in the chosen transport."""
+    from rclpy.qos import qos_profile_sensor_data
+
+    from vlm_perception.conversion import array_to_image
+
+    if args.transport == 'compressed':
+        from sensor_msgs.msg import CompressedImage
+
+        from vlm_perception.compressed import encode_image
+
+        publisher = node.create_publisher(CompressedImage, f'{args.topic}/compressed',
+                                          qos_profile_sensor_data)
+
+        def publish(stamp_ns):
+            # Compressed per frame, as a camera driver's image_transport plugin does.
+            msg = encode_image(frame, ENCODING, 'jpeg', jpeg_quality=args.jpeg_quality)
+            msg.header.frame_id = 'bench_camera'
+            _set_stamp(msg, stamp_ns)
+            publisher.publish(msg)
+        return publisher, publish
+    from sensor_msgs.msg import Image
+
+    publisher = node.create_publisher(Image, args.topic, qos_profile_sensor_data)
+    msg = array_to_image(frame, ENCODING)
+    msg.header.frame_id = 'bench_camera'
+
+    def publish(stamp_ns):
+        _set_stamp(msg, stamp_ns)
+        publisher.publish(msg)
+    return publisher, publish
+
+
+def _publisher(node, args):
+    """
+    Return (colour publisher, publish(stamp_ns)) of one frame of the bench scene.
+
+    With --depth-topic the scene's registered depth and camera_info go out first,
+    with the same stamp, as an RGB-D camera sends them.
+    """
+    from vlm_perception.conversion import encode_rgb
+
+    scene = bench_scene(args.width, args.height, args.seed)
+    publisher, publish_colour = _colour_publisher(node, args, encode_rgb(scene.image, ENCODING))
+    if not args.depth_topic:
+        return publisher, publish_colour
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from vlm_perception.conversion import array_to_image, camera_info_from_intrinsics
+
+    depth = array_to_image(scene.depth, '16UC1')
+    depth.header.frame_id = 'bench_camera'
+    info = camera_info_from_intrinsics(scene.intrinsics, args.width, args.height,
+                                       depth.header)
+    extra = [(node.create_publisher(CameraInfo, args.camera_info_topic, 5), info),
+             (node.create_publisher(Image, args.depth_topic, qos_profile_sensor_data), depth)]
+
+    def publish(stamp_ns):
+        for extra_publisher, msg in extra:
+            _set_stamp(msg, stamp_ns)
+            extra_publisher.publish(msg)
+        publish_colour(stamp_ns)
+    return publisher, publish
 
 
 def main(argv=None):
@@ -84,6 +142,8 @@ def main(argv=None):
     parser.add_argument('--width', type=int, default=640)
     parser.add_argument('--height', type=int, default=480)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--transport', default='raw', choices=('raw', 'compressed'))
+    parser.add_argument('--jpeg-quality', type=int, default=95)
     parser.add_argument('--depth-topic', default=None,
                         help="also publish the scene's registered depth here")
     parser.add_argument('--camera-info-topic', default=None,
@@ -91,30 +151,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import rclpy
-    from rclpy.qos import qos_profile_sensor_data
-    from sensor_msgs.msg import Image
-
-    from sensor_msgs.msg import CameraInfo
-
-    from vlm_perception.conversion import array_to_image, camera_info_from_intrinsics
-    from vlm_perception.conversion import encode_rgb
 
     rclpy.init()
     node = rclpy.create_node('vlm_bench_camera')
     try:
-        publisher = node.create_publisher(Image, args.topic, qos_profile_sensor_data)
-        scene = bench_scene(args.width, args.height, args.seed)
-        msg = array_to_image(encode_rgb(scene.image, ENCODING), ENCODING)
-        msg.header.frame_id = 'bench_camera'
-        pairs = [(publisher, msg)]
-        if args.depth_topic:
-            depth = array_to_image(scene.depth, '16UC1', msg.header)
-            info = camera_info_from_intrinsics(scene.intrinsics, args.width, args.height,
-                                               msg.header)
-            pairs = [(node.create_publisher(CameraInfo, args.camera_info_topic, 5), info),
-                     (node.create_publisher(Image, args.depth_topic, qos_profile_sensor_data),
-                      depth)] + pairs
-        outputs = _Outputs(pairs)
+        publisher, publish = _publisher(node, args)
         while publisher.get_subscription_count() == 0:
             time.sleep(0.05)
         print('ready', flush=True)
@@ -124,10 +165,10 @@ def main(argv=None):
                 continue
             if words[0] == 'one':
                 stamp_ns = time.time_ns()
-                outputs.publish(stamp_ns)
+                publish(stamp_ns)
                 print(f'sent {stamp_ns}', flush=True)
             elif words[0] == 'stream':
-                count, elapsed, first = _stream(outputs, float(words[1]), float(words[2]))
+                count, elapsed, first = _stream(publish, float(words[1]), float(words[2]))
                 print(f'streamed {count} {elapsed:.6f} {first}', flush=True)
             elif words[0] == 'quit':
                 break

@@ -31,8 +31,10 @@ NODE_NAME = 'vlm_bench_node'
 TOPICS = {'camera/image_raw': '/vlm_bench/image', 'command_text': '/vlm_bench/command',
           'camera/depth/image_raw': '/vlm_bench/depth', 'camera/camera_info': '/vlm_bench/info',
           'multimodal_features': '/vlm_bench/features'}
-# Node counters read from /diagnostics before and after an overload run.
-NODE_COUNTERS = ('frames_received', 'frames_processed', 'frames_dropped')
+# Node counters read from /diagnostics before and after an overload run
+# (frames_lost_in_transport is empty where the RMW cannot tell).
+NODE_COUNTERS = ('frames_received', 'frames_processed', 'frames_dropped',
+                 'frames_lost_in_transport')
 # Domains the benchmark may take (the tests take 1..100); 232 is Fast DDS's highest.
 DOMAINS = range(101, 233)
 
@@ -221,13 +223,16 @@ class BenchGraph:
     The node under test, the camera and this process's listener, in a private domain.
 
     Use as a context manager. ``parameters`` are the node's ROS parameters (model,
-    device, precision, thresholds...); ``frame_size`` is (width, height). With
-    ``depth`` the node runs with use_depth and the camera sends registered depth and
-    camera_info with each frame. Graphs are independent: two can be open at once.
+    device, precision, thresholds...); ``frame_size`` is (width, height).
+    ``transport_env`` is set in every process's environment, and the variables named
+    in ``unset`` are taken out of the child processes' (e.g. a Fast DDS profile);
+    ``camera_arguments`` go to the camera (e.g. its transport). With ``depth`` the node
+    runs with use_depth and the camera sends registered depth and camera_info with each
+    frame. Graphs are independent: two can be open at once.
     """
 
     def __init__(self, parameters, frame_size, command, workdir, startup_timeout=300.0,
-                 threads=None, transport_env=None, depth=False):
+                 threads=None, transport_env=None, unset=(), camera_arguments=(), depth=False):
         self.parameters = dict(parameters, no_image_warning_period=0.0, use_depth=bool(depth))
         self.depth = bool(depth)
         self.frame_size = frame_size
@@ -236,6 +241,8 @@ class BenchGraph:
         self.startup_timeout = startup_timeout
         self.threads = threads
         self.transport_env = dict(transport_env or {})
+        self.unset = tuple(unset)
+        self.camera_arguments = list(camera_arguments)
         self.node = self.camera = self.listener = None
         self._context = self._domain_lock = None
 
@@ -247,7 +254,8 @@ class BenchGraph:
         env = dict(os.environ, ROS_DOMAIN_ID=str(domain),
                    ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1',
                    RCUTILS_COLORIZED_OUTPUT='0', HF_HUB_OFFLINE='1', **self.transport_env)
-        env.pop('ROS_STATIC_PEERS', None)
+        for name in ('ROS_STATIC_PEERS', *self.unset):
+            env.pop(name, None)
         if self.threads:
             env['OMP_NUM_THREADS'] = str(self.threads)
         # This process joins the same domain and transport: rclpy reads them when the
@@ -270,8 +278,8 @@ class BenchGraph:
             self.camera = _Process(
                 f'camera_{tag}', [sys.executable, '-m', 'vlm_perception.bench.camera',
                                   '--topic', TOPICS['camera/image_raw'], '--width', str(width),
-                                  '--height', str(height), *depth], env, self.workdir,
-                lines=True)
+                                  '--height', str(height), *depth, *self.camera_arguments],
+                env, self.workdir, lines=True)
             self._start()
         except BaseException:
             self.__exit__(None, None, None)
@@ -422,7 +430,8 @@ class BenchGraph:
         latencies = [(received - stamp) * 1e-9 for received, stamp, _ in results]
         # Steady output rate: results after the first, over the time they took to come.
         span = (results[-1][0] - results[0][0]) * 1e-9 if len(results) > 1 else 0.0
-        counters = {name: int(after[name]) - int(before[name]) for name in NODE_COUNTERS}
+        counters = {name: int(after[name]) - int(before[name]) if after.get(name) else None
+                    for name in NODE_COUNTERS}
         found = {
             'rate_hz_asked': rate,
             'seconds': round(elapsed, 3),
@@ -434,6 +443,7 @@ class BenchGraph:
             'node_frames_received': counters['frames_received'],
             'node_frames_processed': counters['frames_processed'],
             'node_frames_dropped': counters['frames_dropped'],
+            'node_frames_lost_in_transport': counters['frames_lost_in_transport'],
             'frames_lost_before_node': sent - counters['frames_received'],
             'frames_not_processed': sent - counters['frames_processed'],
         }

@@ -208,6 +208,10 @@ def table(report):
         if report.get(key) is not None:
             lines.append(f'{key:<34} {_number(report[key]):>10}  '
                          f'{report.get(key + "_label", "")}')
+    if report.get('transport'):
+        from .transport import transport_lines
+
+        lines += transport_lines(report['transport'])
     return '\n'.join(lines)
 
 
