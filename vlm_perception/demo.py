@@ -34,6 +34,7 @@ from vlm_perception.training.metrics import match_ground_truth
 from vlm_perception.world import COLOURS, make_phrase, parse_phrase, SHAPES
 
 IOU_MATCH = 0.5
+SETTLE_SECONDS = 1.0
 
 
 def compose_command(rng, names, turn):
@@ -120,8 +121,9 @@ def describe(detection):
 class DemoDriver(Node):
     """Send a command per scene, check each first answer against the truth, print it."""
 
-    def __init__(self, seed=0):
+    def __init__(self, seed=0, depth=True):
         super().__init__('vlm_perception_demo')
+        self.depth = depth
         self.rng = np.random.default_rng(seed)
         self.commands = self.create_publisher(String, 'command_text', 10)
         self.create_subscription(MultimodalFeatures, 'camera/ground_truth', self.on_truth, 10)
@@ -144,11 +146,15 @@ class DemoDriver(Node):
         Return True once the graph is connected: truth arriving, and the node matched both ways.
 
         Discovery matches each direction on its own; asking before the node's answers can
-        reach us loses them (seen: three seconds of unanswered commands).
+        reach us loses them (seen: three seconds of unanswered commands). With depth, the
+        node's depth and camera_info subscriptions too (seen: the first answer without
+        3D, no camera_info having arrived yet).
         """
+        inputs = ['camera/image_raw'] + (
+            ['camera/depth/image_raw', 'camera/camera_info'] if self.depth else [])
         return (self.scene is not None and self.commands.get_subscription_count() > 0
                 and self.answers.get_publisher_count() > 0
-                and self.count_subscribers('camera/image_raw') > 0)
+                and all(self.count_subscribers(topic) > 0 for topic in inputs))
 
     def on_truth(self, msg):
         """Keep the truth by stamp; a new scene gets a new command."""
@@ -259,7 +265,7 @@ def main(argv=None):
     os.environ.update(transport_env)
     print(f'transport: {transport}', flush=True)
     rclpy.init()
-    driver = DemoDriver(args.seed)
+    driver = DemoDriver(args.seed, depth=not args.no_depth)
     camera, node = start_processes(args)
     try:
         print('waiting for the camera and the perception node...', flush=True)
@@ -273,6 +279,11 @@ def main(argv=None):
         if not driver.ready():
             print('demo: the perception node did not start in time', file=sys.stderr)
             return 1
+        # Matched in the graph is not yet delivered: give the node a few camera frames
+        # (and their camera_info) before the first question.
+        settle = time.monotonic() + SETTLE_SECONDS
+        while time.monotonic() < settle:
+            rclpy.spin_once(driver, timeout_sec=0.1)
         started = time.monotonic()
         driver.start()
         while time.monotonic() - started < args.duration and node.poll() is None:
