@@ -127,6 +127,8 @@ def test_matched_box_errors_pair_same_query_overlapping_boxes():
     assert report['matched_share'] == round(2 / 3, 4)
     assert report['box_error_px']['max'] == 3.0 and report['box_error_px']['median'] == 2.0
     assert report['score_error']['max'] == 0.02
+
+
 def test_transport_table_copes_with_missing_counts_and_latency():
     from vlm_perception.bench.transport import transport_lines
 
