@@ -116,6 +116,19 @@ def _imdecode(buffer, what):
     return pixels
 
 
+def _check_jpeg_end(buffer, what):
+    """
+    Refuse JPEG bytes without the end-of-image marker (FF D9) at their end.
+
+    Why: libjpeg decodes a JPEG cut short in transport into an image padded with grey,
+    and OpenCV before 5 returns it as if whole. Trailing zero padding is allowed.
+    """
+    tail = np.trim_zeros(buffer[-4096:], 'b')
+    if buffer.size and (tail.size < 2 or tail[-2] != 0xFF or tail[-1] != 0xD9):
+        raise ImageConversionError(f'{what}: {buffer.size} bytes with no JPEG end-of-image '
+                                   'marker (cut short)')
+
+
 def _encoding_of(pixels, wanted, order):
     """
     Name the conversion.py encoding ``pixels`` (from imdecode) are laid out as.
@@ -151,7 +164,10 @@ def decode_image(format_text, data):
     encoding (mono16, 16UC1, bayer_rggb8...). Raises ImageConversionError.
     """
     parsed = parse_image_format(format_text)
-    pixels = _imdecode(_bytes_of(data), f'{parsed.codec} image {_shown(format_text)}')
+    buffer, what = _bytes_of(data), f'{parsed.codec} image {_shown(format_text)}'
+    if parsed.codec == 'jpeg':
+        _check_jpeg_end(buffer, what)
+    pixels = _imdecode(buffer, what)
     if parsed.target:
         wanted, order = parsed.target, LAYOUTS[parsed.target].order
     elif parsed.encoding:
