@@ -205,7 +205,7 @@ def test_bad_compressed_images_are_dropped_counted_and_the_node_keeps_answering(
     assert compressed_node.process.poll() is None
     # Throttled: the first one's reason is logged (each reason: test_compressed.py).
     assert 'dropped an image (1 so far): jpeg image' in compressed_node.output()
-    assert 'do not decode' in compressed_node.output()
+    assert 'no JPEG end-of-image marker' in compressed_node.output()
 
 
 def camera_info(width=160, height=120, focal=150.0):
