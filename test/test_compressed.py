@@ -215,6 +215,13 @@ def test_corrupt_compressed_images_raise_one_clear_line(what, msg):
     assert text and '\n' not in text, what
 
 
+def test_a_jpeg_padded_with_zeros_after_its_end_marker_still_decodes():
+    good = encode_image(scene(), 'bgr8')
+    padded = message(good.format, good.data.tobytes() + bytes(16))
+    decoded, _ = compressed_image_to_array(padded)
+    assert np.array_equal(decoded, compressed_image_to_array(good)[0])
+
+
 # compressedDepth
 
 @pytest.mark.parametrize('text, expected', [
